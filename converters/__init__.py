@@ -1,0 +1,1 @@
+"""Deployment side: TFLite / LCE export, flatbuffer runtime and benchmarks."""

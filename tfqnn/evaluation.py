@@ -1,0 +1,51 @@
+"""Top-1 / top-5 accuracy of a Keras model on a dataset split."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from tfqnn.keras import keras
+import numpy as np
+
+from tfqnn import data as tfdata
+from tfqnn.errors import RuntimeInputError
+
+
+@dataclass
+class Accuracy:
+    top1: float
+    top5: float | None
+    examples: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def topk_accuracy(logits: np.ndarray, labels: np.ndarray) -> Accuracy:
+    """Top-1 and (with ≥ 5 classes) top-5 accuracy of ``logits`` (N, K) against integer ``labels``."""
+    labels = np.asarray(labels).reshape(-1)
+    top1 = float(np.mean(np.argmax(logits, axis=-1) == labels))
+    top5 = None
+    if logits.shape[-1] >= 5:
+        top = np.argsort(-logits, axis=-1)[:, :5]
+        top5 = float(np.mean(np.any(top == labels[:, None], axis=-1)))
+    return Accuracy(top1, top5, int(labels.shape[0]))
+
+
+def evaluate_model(model: keras.Model, data: str, split: str | None = None, *, batch_size: int = 256,
+                   max_examples: int | None = None, data_dir: str | None = None, verbose: int = 1) -> Accuracy:
+    """Run ``model`` over ``data``'s ``split`` (default: its test split) and return accuracy."""
+    info = tfdata.info(data)
+    split = split or info.test_split
+    expected = tuple(model.input_shape[1:])
+    if len(expected) != len(info.image_shape):
+        raise RuntimeInputError(f"model input shape {model.input_shape} does not fit {data} images {info.image_shape}")
+    size = [d for d in expected[:2]] if None not in expected[:2] else None
+    ds = tfdata.load(data, split, batch_size=batch_size, shuffle=False, max_examples=max_examples, data_dir=data_dir,
+                     image_size=size if size and tuple(size) != tuple(info.image_shape[:2]) else None)
+    logits, labels = [], []
+    for x, y in ds:
+        logits.append(model(x, training=False).numpy())
+        labels.append(y.numpy())
+    if not logits:
+        raise RuntimeInputError(f"{data} split {split!r} is empty")
+    return topk_accuracy(np.concatenate(logits), np.concatenate(labels))

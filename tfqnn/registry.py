@@ -1,0 +1,88 @@
+"""Model registry: name → (builder, default options).
+
+Builders are pure functions ``build_x(num_classes=..., input_shape=..., **options) -> keras.Model``
+registered with :func:`register_model`. Unknown names raise :class:`UnknownModelError` naming the
+closest registered names; unknown options raise :class:`ConfigError` listing the allowed ones.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from tfqnn.errors import ConfigError, UnknownModelError
+
+# Modules whose import registers builders. Families append theirs here.
+_BUILDER_MODULES = ("tfqnn.models.resnet",)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    builder: Callable[..., Any]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    family: str = ""
+    description: str = ""
+
+    def allowed_options(self) -> list[str]:
+        params = inspect.signature(self.builder).parameters
+        return sorted(p for p, v in params.items() if v.kind in (v.KEYWORD_ONLY, v.POSITIONAL_OR_KEYWORD))
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+_loaded = False
+
+
+def register_model(name: str, *, family: str = "", description: str = "", **defaults: Any) -> Callable:
+    """Decorator: register ``builder`` under ``name`` with default options ``defaults``."""
+
+    def wrap(builder: Callable) -> Callable:
+        if name in _REGISTRY and _REGISTRY[name].builder is not builder:
+            raise ValueError(f"model name {name!r} registered twice")
+        _REGISTRY[name] = ModelEntry(name, builder, dict(defaults), family, description or (builder.__doc__ or "").strip().split("\n")[0])
+        return builder
+
+    return wrap
+
+
+def _ensure_loaded() -> None:
+    global _loaded
+    if not _loaded:
+        for mod in _BUILDER_MODULES:
+            importlib.import_module(mod)
+        _loaded = True
+
+
+def list_models(family: str | None = None) -> list[str]:
+    """Sorted registered model names (optionally of one family)."""
+    _ensure_loaded()
+    return sorted(n for n, e in _REGISTRY.items() if family is None or e.family == family)
+
+
+def get_entry(name: str) -> ModelEntry:
+    _ensure_loaded()
+    if not isinstance(name, str) or name not in _REGISTRY:
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f"; closest: {', '.join(close)}" if close else ""
+        raise UnknownModelError(f"unknown model {name!r}{hint} (tfqnn.list_models() lists all {len(_REGISTRY)})")
+    return _REGISTRY[name]
+
+
+def build_model(name: str, **options: Any):
+    """Build the registered model ``name``; ``options`` override its defaults."""
+    entry = get_entry(name)
+    allowed = entry.allowed_options()
+    accepts_kwargs = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(entry.builder).parameters.values())
+    if not accepts_kwargs:
+        for key in options:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(f"unknown option {key!r} for model {name!r}{hint}; allowed: {', '.join(allowed)}")
+    kwargs = {**entry.defaults, **options}
+    try:
+        return entry.builder(**kwargs)
+    except TypeError as exc:  # wrong value types surface here
+        raise ConfigError(f"model {name!r}: {exc}") from None
