@@ -44,3 +44,23 @@ def test_tiny_resnet_fit_save_reload_convert_run(tmp_path):
             assert "QUANTIZE" in ops
         else:
             np.testing.assert_allclose(out, ref, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["keras", "h5", "savedmodel"])
+def test_compiled_model_round_trips_in_every_format(tmp_path, fmt):
+    """Custom layers (Normalize, ZeroPadShortcut), the loss and the LR schedule reload in all formats."""
+    from tfqnn.training.schedules import EpochSchedule
+
+    model = tfqnn.build_model("cifar_resnet", depth=8, base_width=4, input_shape=(16, 16, 3))
+    model.compile(keras.optimizers.SGD(EpochSchedule("cosine", 0.1, 2, 2, warmup_epochs=0.5)),
+                  SparseCrossEntropy(0.1), metrics=["accuracy"])
+    x = np.random.default_rng(0).uniform(0, 255, (8, 16, 16, 3)).astype(np.float32)
+    model.fit(x, np.arange(8) % 10, epochs=1, verbose=0)
+    path = tmp_path / {"keras": "m.keras", "h5": "m.h5", "savedmodel": "m_saved"}[fmt]
+    model.save(path, save_format={"keras": None, "h5": "h5", "savedmodel": "tf"}[fmt])
+    again = tfqnn.load_model(path, compile=True)
+    np.testing.assert_array_equal(again(x).numpy(), model(x).numpy())
+    assert isinstance(again.loss, SparseCrossEntropy) and again.loss.label_smoothing == 0.1
+    lr = again.optimizer.get_config()["learning_rate"]
+    assert lr["class_name"].endswith("EpochSchedule") and lr["config"] == model.optimizer.get_config()["learning_rate"]["config"]

@@ -262,3 +262,34 @@ def test_tflite_conversion_matches_keras(block):
         interp.set_tensor(inp["index"], x)
         interp.invoke()
         np.testing.assert_allclose(interp.get_tensor(out["index"]), model(x, training=False).numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "size,k,s,p,expected",
+    [
+        (32, 3, 2, 1, (1, 0)),   # even input: PyTorch's trailing pad row is read by no window
+        (33, 3, 2, 1, (1, 1)),   # odd input: it is read
+        (224, 7, 2, 3, (3, 2)),  # ImageNet stem conv
+        (112, 3, 2, 1, (1, 0)),  # ImageNet stem max pool
+        (32, 3, 1, 1, (1, 1)),   # stride 1 keeps the symmetric pad
+        (None, 3, 2, 1, (1, 1)),  # unknown size: symmetric
+    ],
+)
+def test_torch_padding_trims_unread_rows(size, k, s, p, expected):
+    assert R.torch_padding(size, k, s, p) == expected
+    if size is not None:  # same output size as PyTorch's symmetric padding
+        before, after = expected
+        assert (size + before + after - k) // s + 1 == (size + 2 * p - k) // s + 1
+
+
+@pytest.mark.slow
+def test_lce_conversion_of_strided_resnet_matches_keras():
+    """Regression: LCE's pad fusion turned (1,1)+valid stride-2 convs into TF 'same' (0,1)."""
+    import larq_compute_engine as lce
+    from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+    model = R.cifar_resnet(8, base_width=4, shortcut="B", input_shape=(16, 16, 3), normalization=None)
+    _randomise_bn(model, seed=4)
+    x = np.random.default_rng(5).uniform(0, 1, (1, 16, 16, 3)).astype(np.float32)
+    out = Interpreter(lce.convert_keras_model(model)).predict(x)
+    np.testing.assert_allclose(out, model(x).numpy(), atol=1e-4, rtol=1e-4)
