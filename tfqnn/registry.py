@@ -7,15 +7,15 @@ closest registered names; unknown options raise :class:`ConfigError` listing the
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from tfqnn.discovery import import_submodules
 from tfqnn.errors import ConfigError, UnknownModelError
 
-# Modules whose import registers builders. Families append theirs here.
-_BUILDER_MODULES = ("tfqnn.models.resnet",)
+# Every module of these packages is imported before the registry is read (tfqnn.discovery).
+_BUILDER_PACKAGES = ("tfqnn.models",)
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,8 @@ def register_model(name: str, *, family: str = "", description: str = "", **defa
 def _ensure_loaded() -> None:
     global _loaded
     if not _loaded:
-        for mod in _BUILDER_MODULES:
-            importlib.import_module(mod)
+        for package in _BUILDER_PACKAGES:
+            import_submodules(package)
         _loaded = True
 
 

@@ -7,16 +7,19 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from tfqnn.discovery import import_submodules
 from tfqnn.errors import ModelFileError
 from tfqnn.keras import keras
 
-# Modules whose import registers custom layers / quantizers / schedules / callbacks.
-_OBJECT_MODULES = ("larq", "tfqnn.layers", "tfqnn.quantizers", "tfqnn.training", "tfqnn.models")
+# Packages whose modules register custom layers / quantizers / schedules / callbacks / losses
+# (every module is imported, see tfqnn.discovery); larq registers its own layers on import.
+_OBJECT_PACKAGES = ("tfqnn.layers", "tfqnn.quantizers", "tfqnn.training", "tfqnn.models", "tfqnn.compress")
 
 
 def _import_object_modules() -> None:
-    for mod in _OBJECT_MODULES:
-        importlib.import_module(mod)
+    importlib.import_module("larq")
+    for package in _OBJECT_PACKAGES:
+        import_submodules(package)
 
 
 def custom_objects() -> dict[str, Any]:
