@@ -153,6 +153,10 @@ def _convert(argv: Sequence[str] | None) -> int:
     print(f"wrote {out} (target {args.target}{', int8 I/O' if args.int8_io else ''})")
     print(_ops_table(op_histogram(written)))
     print(f"file size: {len(written):,} bytes")
+    if args.target == "int8":  # per-layer weight type (INT8 / INT4) and bytes vs weights x declared bits / 8
+        from converters.weight_report import weight_report
+
+        print(weight_report(written, model))
     step = f" (output quantization step {fb.output_quantization[0]:.3g})" if fb.output_quantization else ""
     print(f"max |Keras - TFLite| on {source}: {diff:.3g}{step}")
     return 0

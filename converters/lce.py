@@ -14,12 +14,20 @@ from converters.flatbuffer import LCE_CUSTOM_OPS, check_flatbuffer
 from tfqnn.errors import ConversionError
 
 
-def convert_lce(model: Any, int8_io: bool = False) -> bytes:
+def convert_lce(model: Any, int8_io: bool = False, bitplanes: bool = True) -> bytes:
     """Convert a (larq) Keras model to an LCE flatbuffer.
 
     ``int8_io=True`` asks LCE for int8 inputs/outputs, which only works for a model that
     contains quantization ops (TF-MOT fake-quant); otherwise :class:`ConversionError`.
+    ``bitplanes=True`` first runs :func:`converters.bitplanes.rewrite_bitplanes`: binary-weight
+    ``QuantConv2D`` layers with a k-bit unsigned input quantizer become k ``LceBconv2d``
+    (checked: no float CONV_2D remains for them).
     """
+    report = None
+    if bitplanes:
+        from converters.bitplanes import rewrite_bitplanes
+
+        model, report = rewrite_bitplanes(model)
     import larq_compute_engine as lce
     import tensorflow as tf
 
@@ -33,6 +41,10 @@ def convert_lce(model: Any, int8_io: bool = False) -> bytes:
     data = bytes(data)
     check_flatbuffer(data, "converted LCE model")
     diagnose.check_custom_ops(model, data, "lce", LCE_CUSTOM_OPS)
+    if report is not None and report.rewritten:
+        from converters.bitplanes import check_flatbuffer_binary
+
+        check_flatbuffer_binary(data, report, model.name)
     if int8_io:
         from converters.runtime import io_specs
 

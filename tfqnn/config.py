@@ -50,6 +50,7 @@ class OptimizerConfig:
     weight_decay: float = 0.0
     weight_decay_mode: str = "l2"  # l2: wd·w added to the gradient (PyTorch SGD); decoupled: AdamW-style
     clipnorm: float | None = None
+    epsilon: float | None = None  # Adam/AdamW epsilon (None: the Keras default 1e-7)
 
 
 @dataclass

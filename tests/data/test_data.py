@@ -1,6 +1,6 @@
 """tfqnn.data: catalog, packed reader, split slicing, augmentation, load pipeline, tfds route.
 
-Expected values come from /work/shared/data/README.md (counts, sha256, pixel statistics) or are
+Expected values come from ../shared/data/README.md (counts, sha256, pixel statistics) or are
 worked out by hand, never from the code under test.
 """
 from __future__ import annotations

@@ -27,9 +27,10 @@ def _cfg(run_dir, **training):
 
 @pytest.mark.slow
 def test_train_writes_model_history_config_and_logs_lr(tmp_path):
-    result = train(_cfg(tmp_path / "run"))
+    result = train(_cfg(tmp_path / "run", tensorboard=True))
     run = tmp_path / "run"
     assert (run / "model.keras").exists() and (run / "config.yaml").exists()
+    assert any((run / "tensorboard").rglob("events.out.tfevents.*")), "no TensorBoard event file"
     rows = list(csv.DictReader(open(run / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == [0, 1]
     lrs = [float(r["lr"]) for r in rows]

@@ -16,6 +16,8 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--max-examples", type=int)
     parser.add_argument("--data-dir", help="tfds data_dir or folder of packed data")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--tta", choices=("tencrop",), help="test-time augmentation (tencrop: ERN's ten crops)")
+    parser.add_argument("--tta-resize", type=int, help="squash-resize size before ten-crop (default: input·308/288)")
     args = parser.parse_args(argv)
 
     from tfqnn import data as tfdata
@@ -25,7 +27,8 @@ def _main(argv: Sequence[str] | None) -> int:
     tfdata.info(args.data)  # fail on an unknown dataset before loading the model
     model = load_model(args.model)
     acc = evaluate_model(model, args.data, args.split, batch_size=args.batch_size,
-                         max_examples=args.max_examples, data_dir=args.data_dir)
+                         max_examples=args.max_examples, data_dir=args.data_dir,
+                         **({"tta": args.tta, "tta_resize": args.tta_resize} if args.tta else {}))
     if args.json:
         print(json.dumps({"model": args.model, "data": args.data, **acc.to_dict()}))
     else:

@@ -9,5 +9,6 @@ from tfqnn.layers.normalization import (
     resolve_normalization,
 )
 from tfqnn.layers.shortcut import ZeroPadShortcut
+from tfqnn.layers.epsilon_gate import EpsilonGate  # noqa: E402  (ε-ResNet gate)
 
-__all__ = ["NORMALIZATION_CONSTANTS", "Normalize", "ZeroPadShortcut", "normalization_layer", "resolve_normalization"]
+__all__ = ["EpsilonGate", "NORMALIZATION_CONSTANTS", "Normalize", "ZeroPadShortcut", "normalization_layer", "resolve_normalization"]

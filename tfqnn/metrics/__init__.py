@@ -12,6 +12,8 @@ from tfqnn.metrics.counting import (
     layer_table,
     unwrap,
 )
+from tfqnn.metrics.packed_size import PackedSize, packed_size
+from tfqnn.metrics.micronet_score import micronet_score  # the function (shadows the module name)
 from tfqnn.metrics.size import model_size_bytes
 from tfqnn.metrics.summary import summary_table
 
@@ -23,7 +25,10 @@ __all__ = [
     "count_params",
     "layer_kind",
     "layer_table",
+    "micronet_score",
     "model_size_bytes",
+    "PackedSize",
+    "packed_size",
     "summary_table",
     "unwrap",
 ]

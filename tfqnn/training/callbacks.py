@@ -26,6 +26,10 @@ def register_callback(name: str) -> Callable:
 
 
 def make_callback(name: str, options: dict[str, Any]) -> keras.callbacks.Callback:
+    if name not in _CALLBACKS:  # family callbacks register when their module is imported (tfqnn.discovery)
+        from tfqnn.discovery import import_submodules
+
+        import_submodules("tfqnn.training")
     if name not in _CALLBACKS:
         close = difflib.get_close_matches(name, list(_CALLBACKS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""

@@ -20,8 +20,12 @@ def make_optimizer(cfg: OptimizerConfig, learning_rate) -> keras.optimizers.Opti
         raise ConfigError(f"unknown weight_decay_mode {cfg.weight_decay_mode!r}; valid: {', '.join(WEIGHT_DECAY_MODES)}")
     decoupled = cfg.weight_decay if (cfg.weight_decay_mode == "decoupled" and cfg.weight_decay > 0) else None
     common = {"learning_rate": learning_rate, "clipnorm": cfg.clipnorm}
+    if cfg.epsilon is not None and cfg.name == "sgd":
+        raise ConfigError("optimizer.epsilon applies to adam/adamw only")
     if cfg.name == "sgd":
         return keras.optimizers.SGD(momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=decoupled, **common)
+    if cfg.epsilon is not None:
+        common["epsilon"] = cfg.epsilon
     if cfg.name == "adam":
         return keras.optimizers.Adam(weight_decay=decoupled, **common)
     return keras.optimizers.AdamW(weight_decay=cfg.weight_decay, **common)

@@ -98,8 +98,15 @@ def compile_model(model: keras.Model, cfg: ExperimentConfig, steps_per_epoch: in
     metrics: list = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     if num_classes > 5:
         metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"))
-    model.compile(optimizer=optimizer, loss=SparseCrossEntropy(t.label_smoothing), metrics=metrics,
-                  jit_compile=t.jit_compile)
+    loss: Any = SparseCrossEntropy(t.label_smoothing)
+    extra: dict[str, Any] = {}
+    if len(model.outputs) > 1:  # auxiliary heads: the builder may set model.output_loss_weights {output: weight}
+        names = list(model.output_names)
+        weights = dict(getattr(model, "output_loss_weights", None) or {})
+        loss = {n: SparseCrossEntropy(t.label_smoothing) for n in names}
+        extra["loss_weights"] = {n: float(weights.get(n, 1.0)) for n in names}
+        metrics = {names[0]: metrics}  # accuracy of the first (main) output only
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=t.jit_compile, **extra)
 
 
 def _read_history(path: Path) -> dict[str, list[float]]:

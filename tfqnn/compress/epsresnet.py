@@ -1,0 +1,162 @@
+"""ε-ResNet compression: rebuild the plain ResNet without the discarded blocks (spec §e).
+
+1. Choose blocks: a block is discarded when its gate's moving-average ``is_discarded`` is
+   ≥ ``threshold`` (default ``1 − 5e-6``: the reference's log prints ``{:.5g}`` and compares
+   with 1.0), or name them explicitly.
+2. Renumber the kept blocks of each stage contiguously, from 0 if block 0 was kept and from 1 if
+   it was discarded (``discard_first_block``).
+3. Build the plain model (no gates, no side head) with ``structure[s] + discard_first[s]`` block
+   slots. A removed block 0 becomes what its shortcut computed: the identity (CIFAR stage 1,
+   where the reference wrongly rebuilds a random block), ``avgpool + zero-pad`` (CIFAR stages
+   2–3) or ``convshortcut(BNReLU(x))`` (ImageNet; the reference drops the preact BN).
+4. Copy the weights (BN moving statistics included) by the renamed layer names.
+
+The compressed model computes the same logits as the gated model whenever the removed blocks'
+gates are 0 on the batch (same BN statistics, inference mode).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+from tfqnn.keras import keras
+
+from tfqnn.errors import ConfigError
+from tfqnn.layers.epsilon_gate import gate_layers
+from tfqnn.layers.normalization import Normalize
+from tfqnn.models.epsresnet import IMAGENET_DEFS, epsresnet_cifar, epsresnet_imagenet
+from tfqnn.training.epsresnet import DISCARD_THRESHOLD
+
+_REF = re.compile(r"^res(\d+)\.(\d+)$")
+_KERAS = re.compile(r"^stage(\d+)_block(\d+)(?:_(.*))?$")
+
+
+def ref_name(stage: int, index: int) -> str:
+    """Reference block name ``res{stage}.{index}`` (index from 0)."""
+    return f"res{stage}.{index}"
+
+
+def keras_prefix(name: str) -> str:
+    """``res2.0`` → ``stage2_block1`` (the Keras layer-name prefix of that block)."""
+    m = _REF.match(name)
+    if not m:
+        raise ConfigError(f"block name {name!r} is not of the form res<stage>.<index>")
+    return f"stage{int(m.group(1))}_block{int(m.group(2)) + 1}"
+
+
+@dataclass
+class CompressionPlan:
+    """Bookkeeping of spec §e (what the reference writes into its ``.cfg``)."""
+
+    blocks_per_stage: list[int]
+    discarded: list[str]
+    name_mapping: dict[str, str]
+    discard_first_block: list[int]
+    kept_blocks_per_stage: list[int]
+    blocks_built_per_stage: list[int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan_compression(blocks_per_stage: Sequence[int], discarded: Sequence[str]) -> CompressionPlan:
+    """Rename the kept blocks of each stage contiguously (from 1 if block 0 is discarded)."""
+    blocks = [int(b) for b in blocks_per_stage]
+    gone: set[tuple[int, int]] = set()
+    for name in discarded:
+        m = _REF.match(name)
+        if not m or not (1 <= int(m.group(1)) <= len(blocks)) or not (0 <= int(m.group(2)) < blocks[int(m.group(1)) - 1]):
+            raise ConfigError(f"unknown block {name!r}; blocks per stage are {blocks} (names res<stage>.<index>)")
+        gone.add((int(m.group(1)), int(m.group(2))))
+    mapping: dict[str, str] = {}
+    first, kept = [], []
+    for s, n in enumerate(blocks, start=1):
+        d = int((s, 0) in gone)
+        keep = [i for i in range(n) if (s, i) not in gone]
+        mapping.update({ref_name(s, i): ref_name(s, d + j) for j, i in enumerate(keep)})
+        first.append(d)
+        kept.append(len(keep))
+    ordered = sorted(gone)
+    return CompressionPlan(blocks, [ref_name(s, i) for s, i in ordered], mapping, first, kept,
+                           [k + d for k, d in zip(kept, first)])
+
+
+# --------------------------------------------------------------------------- model inspection
+def _architecture(model: keras.Model) -> dict[str, Any]:
+    """Builder, blocks per stage and options of a gated ε-ResNet (read from its layers)."""
+    gates = gate_layers(model)
+    if not gates:
+        raise ConfigError(f"model {model.name!r} has no EpsilonGate layers; it is not a gated ε-ResNet")
+    counts: dict[int, int] = {}
+    for g in gates:
+        m = _KERAS.match(g.name)
+        if not m:
+            raise ConfigError(f"gate layer {g.name!r} does not follow the stage<s>_block<b>_gate naming")
+        counts[int(m.group(1))] = max(counts.get(int(m.group(1)), 0), int(m.group(2)))
+    blocks = [counts.get(s, 0) for s in range(1, max(counts) + 1)]
+    names = {layer.name for layer in model.layers}
+    bottleneck = "stage1_block1_conv3" in names
+    norm = next((layer for layer in model.layers if isinstance(layer, Normalize)), None)
+    reg = model.get_layer("stem_conv").kernel_regularizer
+    options: dict[str, Any] = {
+        "num_classes": int(model.get_layer("classifier").units),
+        "input_shape": tuple(model.input_shape[1:]),
+        "normalization": (list(norm.mean), list(norm.std)) if norm is not None else None,
+        "weight_decay": float(reg.l2) if reg is not None else 0.0,
+    }
+    if bottleneck:
+        depth = next((d for d, defs in IMAGENET_DEFS.items() if list(defs) == blocks), None)
+        if depth is None:
+            raise ConfigError(f"model {model.name!r}: blocks per group {blocks} match no ε-ResNet depth")
+        return {"builder": epsresnet_imagenet, "depth": depth, "blocks": blocks, "options": options}
+    if len(set(blocks)) != 1 or len(blocks) != 3:
+        raise ConfigError(f"model {model.name!r}: blocks per stage {blocks} are not a CIFAR ε-ResNet (3 × n)")
+    return {"builder": epsresnet_cifar, "depth": 6 * blocks[0] + 2, "blocks": blocks, "options": options}
+
+
+def _source_layer(new_name: str, inverse: dict[str, str]) -> str:
+    """Layer of the gated model whose weights go to ``new_name`` of the compressed model."""
+    m = _KERAS.match(new_name)
+    if not m:
+        return new_name
+    s, b, suffix = int(m.group(1)), int(m.group(2)), m.group(3)
+    old = inverse.get(ref_name(s, b - 1), ref_name(s, b - 1))  # a removed block 0's leftover keeps its name
+    return f"{keras_prefix(old)}_{suffix}" if suffix else keras_prefix(old)
+
+
+def _trainable(model: keras.Model) -> int:
+    return int(sum(int(w.shape.num_elements()) for w in model.trainable_weights))
+
+
+def remove_discarded_blocks(model: keras.Model, discarded: Sequence[str] | None = None,
+                            threshold: float = DISCARD_THRESHOLD) -> tuple[keras.Model, dict[str, Any]]:
+    """``(plain_model, report)``: the gated ε-ResNet without its discarded blocks and side head.
+
+    ``discarded``: reference names (``res2.0``); default: every block whose gate's moving-average
+    ``is_discarded`` is ≥ ``threshold``. The report holds the :class:`CompressionPlan` fields plus
+    the parameter counts (``params_full`` without the side head, ``params_compressed``,
+    ``param_reduction = 1 − compressed/full``).
+    """
+    arch = _architecture(model)
+    if discarded is None:
+        discarded = []
+        for g in gate_layers(model):
+            if float(g.discarded_ema.numpy()) >= threshold:
+                m = _KERAS.match(g.name)
+                discarded.append(ref_name(int(m.group(1)), int(m.group(2)) - 1))
+    plan = plan_compression(arch["blocks"], discarded)
+    plain = arch["builder"](arch["depth"], gated=False, structure=plan.kept_blocks_per_stage,
+                            discard_first=plan.discard_first_block, name=f"{model.name}_compressed", **arch["options"])
+    inverse = {new: old for old, new in plan.name_mapping.items()}
+    for layer in plain.layers:
+        if layer.weights:
+            layer.set_weights(model.get_layer(_source_layer(layer.name, inverse)).get_weights())
+    side = sum(_trainable(model.get_layer(n)) for n in ("side_bn", "side_classifier") if n in {x.name for x in model.layers})
+    full = _trainable(model) - side
+    report = {**plan.to_dict(), "params_full": full, "params_compressed": _trainable(plain),
+              "param_reduction": 1.0 - _trainable(plain) / full, "blocks_removed": len(plan.discarded)}
+    return plain, report
+
+
+__all__ = ["CompressionPlan", "keras_prefix", "plan_compression", "ref_name", "remove_discarded_blocks"]
