@@ -18,7 +18,7 @@ def vectors(request) -> callable:
     def get(family: str) -> VectorSet:
         folder = vectors_root() / family
         if not folder.is_dir():
-            pytest.skip(f"reference vectors for {family!r} not found at {folder} (set TFQNN_VECTORS_DIR)")
+            pytest.skip(reason=f"reference vectors for {family!r} not found at {folder} (set TFQNN_VECTORS_DIR)")
         return VectorSet(folder)
 
     return get

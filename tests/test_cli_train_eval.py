@@ -96,7 +96,7 @@ def test_eval_bad_inputs(tmp_path, capsys):
 def test_console_script_prints_one_line(tmp_path):
     exe = shutil.which("tfqnn-train", path=str(Path(sys.executable).parent))
     if exe is None:
-        pytest.skip("tfqnn-train console script is not installed in this environment (run make setup)")
+        pytest.skip(reason="tfqnn-train console script is not installed in this environment (run make setup)")
     f = _config(tmp_path, TINY + "  epochz: 3\n")
     proc = subprocess.run([exe, str(f)], capture_output=True, text=True, env={**os.environ}, timeout=300)
     assert proc.returncode == 2

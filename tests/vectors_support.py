@@ -26,7 +26,7 @@ class VectorSet:
     def path(self, name: str) -> Path:
         p = self.folder / name
         if not p.exists():
-            pytest.skip(f"reference vector file {p} is missing")
+            pytest.skip(reason=f"reference vector file {p} is missing")
         return p
 
     def json(self, name: str) -> Any:

@@ -22,7 +22,7 @@ def _cifar(split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     try:
         x, y = tfdata.load_arrays("cifar10", split, max_examples=n)
     except tfqnn.errors.DataError as exc:
-        pytest.skip(f"CIFAR-10 not available: {exc}")
+        pytest.skip(reason=f"CIFAR-10 not available: {exc}")
     return x.astype(np.float32), y
 
 

@@ -79,7 +79,7 @@ def test_cli_tencrop(tmp_path, capsys):
         code = exc.code
     out = capsys.readouterr()
     if code == 2 and "not found" in out.err:
-        pytest.skip(f"cifar10 not available: {out.err.strip()}")
+        pytest.skip(reason=f"cifar10 not available: {out.err.strip()}")
     assert code == 0, out.err
     res = json.loads(out.out.strip().splitlines()[-1])
     assert res["examples"] == 20 and 0.0 <= res["top1"] <= 1.0

@@ -102,7 +102,7 @@ def test_case_b_hash_weights_full_size(vectors):
     gen = cases["hash_generator"]
     files = sorted(p.name for p in vs.folder.glob("e2e_hash_*.npz"))
     if not files:
-        pytest.skip(f"no e2e_hash_*.npz in {vs.folder}")
+        pytest.skip(reason=f"no e2e_hash_*.npz in {vs.folder}")
     arrays = vs.npz(files[0])
     _, _, h, w = gen["input_shape_nchw"]
     assert cases["hash_cases"]
