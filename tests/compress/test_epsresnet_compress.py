@@ -60,7 +60,8 @@ def test_compressed_models_params_structure_and_exact_logits(vectors):
         model = epsresnet_cifar(case["depth"], num_classes=row["classes"], epsilon=1e-3, side_supervision=True,
                                 normalization=None)
         _randomise(model, case["discarded_blocks"], seed=case["n"])
-        plain, report = remove_discarded_blocks(model, case["discarded_blocks"])
+        # bit-for-bit copy of the gated computation (the dead-channel BN rewrite changes rounding)
+        plain, report = remove_discarded_blocks(model, case["discarded_blocks"], neutralise_dead_channels=False)
         expected = row["trainable_params"] - sum(row["per_block_trainable_params"][_per_block_key(b)]
                                                  for b in case["discarded_blocks"])
         assert _trainable(plain) == report["params_compressed"] == expected, case["name"]
@@ -70,6 +71,9 @@ def test_compressed_models_params_structure_and_exact_logits(vectors):
         x = np.random.default_rng(1).normal(0, 1, (8, 32, 32, 3)).astype(np.float32)
         gated = model.predict(x, batch_size=8, verbose=0)[0]
         np.testing.assert_allclose(plain.predict(x, batch_size=8, verbose=0), gated, rtol=0, atol=1e-5,
+                                   err_msg=case["name"])
+        deployed, _ = remove_discarded_blocks(model, case["discarded_blocks"])  # these logits are ~1e6: relative
+        np.testing.assert_allclose(deployed.predict(x, batch_size=8, verbose=0), gated, rtol=1e-4, atol=1e-3,
                                    err_msg=case["name"])
         if case["expected_discard_first_block"][0]:  # res1.0 removed: stage-1 slot 0 is the identity
             assert not [x for x in plain.layers if x.name.startswith("stage1_block1_")]
@@ -130,3 +134,29 @@ def test_compressed_model_round_trips_and_converts(tmp_path):
     flat = FlatbufferModel(tflite.convert_float(plain))
     out = flat.predict(x)
     np.testing.assert_allclose(out, plain.predict(x, verbose=0), atol=1e-4)
+
+
+def test_bn_channels_fed_only_by_zero_padding_are_neutralised():
+    """A discarded stage-2 block 0 leaves avgpool + zero-pad (16 → 32 channels: 0-7 and 24-31 are zero).
+
+    The next BN's dead channels get γ = 0 and the constant folded into β; outputs are unchanged even
+    when those channels' variance is tiny (the case that breaks per-tensor int8 MUL ranges).
+    """
+    model = epsresnet_cifar(20, epsilon=1e-3)
+    _randomise(model, ["res2.0"], seed=7)
+    bn = model.get_layer("stage2_block2_bn1")
+    g, b, m, v = bn.get_weights()
+    v[:8] = 1e-9  # dead channels: trained variance collapses to ~0
+    bn.set_weights([g, b, m, v])
+    plain, _ = remove_discarded_blocks(model, ["res2.0"])
+    dead = list(range(8)) + list(range(24, 32))
+    live = list(range(8, 24))
+    gamma, beta, _, _ = plain.get_layer("stage2_block2_bn1").get_weights()
+    np.testing.assert_array_equal(gamma[dead], 0.0)
+    np.testing.assert_array_equal(gamma[live], g[live])
+    np.testing.assert_allclose(beta[dead], b[dead] - m[dead] * g[dead] / np.sqrt(v[dead] + 1e-5), rtol=1e-6)
+    assert not np.any(plain.get_layer("stage3_block1_bn1").get_weights()[0] == 0.0)  # reads live channels only
+    x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    gated = keras.Model(model.input, model.outputs[0])
+    want = gated.predict(x, verbose=0)
+    np.testing.assert_allclose(plain.predict(x, verbose=0), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())

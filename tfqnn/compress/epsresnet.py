@@ -11,6 +11,13 @@
    2–3) or ``convshortcut(BNReLU(x))`` (ImageNet; the reference drops the preact BN).
 4. Copy the weights (BN moving statistics included) by the renamed layer names.
 
+5. Neutralise the BN channels that read only structural zeros: when a stage keeps no block
+   before some BN, that BN sees the zero-padded channels of the ``avgpool + zero-pad`` shortcut,
+   whose trained variance is ~0 and whose multiplier ``γ/√(σ²+ε)`` is huge (~300). Those
+   channels output the constant ``β − γμ/√(σ²+ε)`` whatever the multiplier, so we store
+   ``γ' = 0, β' = that constant``: the same float outputs, and a per-tensor int8 MUL whose range
+   is no longer set by a dead channel (int8 top-1 0.42 → see docs/epsresnet.md).
+
 The compressed model computes the same logits as the gated model whenever the removed blocks'
 gates are 0 on the batch (same BN statistics, inference mode).
 """
@@ -20,11 +27,14 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
+import numpy as np
+
 from tfqnn.keras import keras
 
 from tfqnn.errors import ConfigError
 from tfqnn.layers.epsilon_gate import gate_layers
 from tfqnn.layers.normalization import Normalize
+from tfqnn.layers.shortcut import ZeroPadShortcut
 from tfqnn.models.epsresnet import IMAGENET_DEFS, epsresnet_cifar, epsresnet_imagenet
 from tfqnn.training.epsresnet import DISCARD_THRESHOLD
 
@@ -129,14 +139,56 @@ def _trainable(model: keras.Model) -> int:
     return int(sum(int(w.shape.num_elements()) for w in model.trainable_weights))
 
 
+def _zero_channels(layer: keras.layers.Layer, zero: dict[str, set[int]]) -> set[int]:
+    """Channels of ``layer``'s output that are structurally zero, given its inputs' zero channels.
+
+    Tracked through the zero-pad shortcut (padding adds zeros, pooling keeps them) and ``Add``
+    (zero only where every input is); any other layer ends the tracking.
+    """
+    inbound = layer.inbound_nodes[0].inbound_layers if layer.inbound_nodes else []
+    sources = [zero.get(src.name, set()) for src in (inbound if isinstance(inbound, list) else [inbound])]
+    if isinstance(layer, ZeroPadShortcut):
+        in_channels = int(layer.input_shape[-1])
+        offset = (layer.out_channels - in_channels) // 2
+        return set(layer.padded_channels(in_channels)) | {c + offset for c in sources[0]}
+    if isinstance(layer, keras.layers.Add) and sources:
+        return set.intersection(*sources)
+    return set()
+
+
+def neutralise_padded_bn_channels(model: keras.Model) -> list[str]:
+    """Set ``γ = 0`` and fold the constant into ``β`` for BN channels fed only by zero padding.
+
+    Exact for the float model (those inputs are identically 0). Returns the BN layer names changed.
+    """
+    zero: dict[str, set[int]] = {}
+    changed = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            src = layer.inbound_nodes[0].inbound_layers
+            dead = sorted(zero.get(src.name, set()))
+            if dead and layer.scale and layer.center:
+                gamma, beta, mean, var = (w.copy() for w in layer.get_weights())
+                inv = gamma[dead] / np.sqrt(var[dead] + np.float32(layer.epsilon))
+                beta[dead] = beta[dead] - mean[dead] * inv
+                gamma[dead] = 0.0
+                layer.set_weights([gamma, beta, mean, var])
+                changed.append(layer.name)
+            continue
+        zero[layer.name] = _zero_channels(layer, zero)
+    return changed
+
+
 def remove_discarded_blocks(model: keras.Model, discarded: Sequence[str] | None = None,
-                            threshold: float = DISCARD_THRESHOLD) -> tuple[keras.Model, dict[str, Any]]:
+                            threshold: float = DISCARD_THRESHOLD,
+                            neutralise_dead_channels: bool = True) -> tuple[keras.Model, dict[str, Any]]:
     """``(plain_model, report)``: the gated ε-ResNet without its discarded blocks and side head.
 
     ``discarded``: reference names (``res2.0``); default: every block whose gate's moving-average
     ``is_discarded`` is ≥ ``threshold``. The report holds the :class:`CompressionPlan` fields plus
     the parameter counts (``params_full`` without the side head, ``params_compressed``,
-    ``param_reduction = 1 − compressed/full``).
+    ``param_reduction = 1 − compressed/full``). ``neutralise_dead_channels`` applies step 5
+    (float outputs equal up to rounding; off = a bit-for-bit copy of the gated computation).
     """
     arch = _architecture(model)
     if discarded is None:
@@ -152,11 +204,13 @@ def remove_discarded_blocks(model: keras.Model, discarded: Sequence[str] | None 
     for layer in plain.layers:
         if layer.weights:
             layer.set_weights(model.get_layer(_source_layer(layer.name, inverse)).get_weights())
+    neutralised = neutralise_padded_bn_channels(plain) if neutralise_dead_channels else []
     side = sum(_trainable(model.get_layer(n)) for n in ("side_bn", "side_classifier") if n in {x.name for x in model.layers})
     full = _trainable(model) - side
     report = {**plan.to_dict(), "params_full": full, "params_compressed": _trainable(plain),
-              "param_reduction": 1.0 - _trainable(plain) / full, "blocks_removed": len(plan.discarded)}
+              "param_reduction": 1.0 - _trainable(plain) / full, "blocks_removed": len(plan.discarded), "neutralised_bn": neutralised}
     return plain, report
 
 
-__all__ = ["CompressionPlan", "keras_prefix", "plan_compression", "ref_name", "remove_discarded_blocks"]
+__all__ = ["CompressionPlan", "keras_prefix", "neutralise_padded_bn_channels", "plan_compression", "ref_name",
+           "remove_discarded_blocks"]

@@ -62,9 +62,15 @@ class ZeroPadShortcut(keras.layers.Layer):
                 x = tf.nn.avg_pool2d(x, ksize=s, strides=s, padding="VALID")
         extra = self.out_channels - x.shape[-1]
         if extra:
-            before = extra // 2
+            before = extra // 2  # keep in sync with padded_channels()
             x = tf.pad(x, [[0, 0], [0, 0], [0, 0], [before, extra - before]])
         return x
+
+    def padded_channels(self, in_channels: int) -> list[int]:
+        """Output channel indices that are structurally zero (the symmetric channel padding)."""
+        extra = self.out_channels - int(in_channels)
+        before = extra // 2
+        return list(range(before)) + list(range(before + int(in_channels), self.out_channels))
 
     def compute_output_shape(self, input_shape: Any) -> tf.TensorShape:
         shape = tf.TensorShape(input_shape).as_list()
