@@ -17,6 +17,7 @@ from typing import Any, Sequence, Union
 
 import yaml
 
+from tfqnn.augment_policy import AugmentConfig
 from tfqnn.errors import ConfigError
 
 
@@ -33,7 +34,7 @@ class DataConfig:
     eval_split: str | None = None  # default: the dataset's test split
     batch_size: int = 128
     eval_batch_size: int = 256
-    augment: bool = True
+    augment: bool | AugmentConfig = True  # true / false / policy name / mapping (tfqnn.augment_policy)
     data_dir: str | None = None
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
@@ -114,6 +115,8 @@ def _type_name(tp: Any) -> str:
         return getattr(origin, "__name__", str(origin)) + "[" + ", ".join(_type_name(a) for a in typing.get_args(tp)) + "]"
     if tp is type(None):
         return "null"
+    if dataclasses.is_dataclass(tp):
+        return "a name or a mapping" if hasattr(tp, "from_name") else "a mapping"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -133,12 +136,16 @@ def _convert(value: Any, tp: Any, where: str, source: str) -> Any:
             try:
                 return _convert(value, arg, where, source)
             except ConfigError as exc:
+                if _is_section_value(arg, value):
+                    raise  # the value is that section: keep the message naming the bad key
                 errors.append(exc)
         raise ConfigError(f"{source}: {where} must be {_type_name(tp)}, got {type(value).__name__} {value!r}")
     if dataclasses.is_dataclass(tp):
+        if isinstance(value, str) and hasattr(tp, "from_name"):
+            value = tp.from_name(value)  # a section given by name (augment: simple)
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: {where} must be a mapping, got {type(value).__name__} {value!r}")
-        return _build(tp, value, where, source)
+        return build_section(tp, value, where, source)
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{source}: {where} must be a list, got {type(value).__name__} {value!r}")
@@ -165,6 +172,20 @@ def _convert(value: Any, tp: Any, where: str, source: str) -> Any:
             raise ConfigError(f"{source}: {where} must be str, got {type(value).__name__} {value!r}")
         return value
     raise TypeError(f"unsupported annotation {tp!r} at {where}")  # programming error
+
+
+def _is_section_value(tp: Any, value: Any) -> bool:
+    """Whether ``value`` is meant as the dataclass section ``tp`` (a mapping, or a name it accepts)."""
+    return dataclasses.is_dataclass(tp) and (isinstance(value, dict) or (isinstance(value, str) and hasattr(tp, "from_name")))
+
+
+def build_section(cls: type, raw: dict, where: str, source: str):
+    """The dataclass ``cls`` from ``raw``; its ``check(where, source)`` runs when it has one."""
+    obj = _build(cls, raw, where, source)
+    check = getattr(obj, "check", None)
+    if check is not None:
+        check(where, source)
+    return obj
 
 
 def _build(cls: type, raw: dict, where: str, source: str):

@@ -30,7 +30,8 @@ from tfqnn.keras import keras  # noqa: F401  (selects legacy Keras before Tensor
 import tensorflow as tf  # noqa: E402
 
 from tfqnn.data import packed, tfds_source  # noqa: E402
-from tfqnn.data.augment import pad_crop_flip  # noqa: E402
+from tfqnn.augment_policy import AugmentConfig, augment_config  # noqa: E402
+from tfqnn.data.augment import augment_image  # noqa: E402
 from tfqnn.data.catalog import DatasetInfo, static_info  # noqa: E402
 from tfqnn.data.splits import SplitPart, parse_split, to_tfds  # noqa: E402
 from tfqnn.errors import ConfigError, DataError  # noqa: E402
@@ -138,7 +139,7 @@ def load(
     split: str,
     *,
     batch_size: int | None = None,
-    augment: bool = False,
+    augment: bool | str | dict | AugmentConfig = False,
     normalize: bool = False,
     shuffle: bool | None = None,
     seed: int = 0,
@@ -157,8 +158,11 @@ def load(
         ``"train[90%:]"``, ``"train+test"``. Packed splits are sliced after the fixed permutation
         (module docstring), so slices are class-mixed and disjoint.
       batch_size: batch the examples (``None`` = unbatched).
-      augment: 4-px (``size // 8``) zero pad + random crop + random horizontal flip; random
-        numbers come from ``seed``, so the pipeline is reproducible, and differ per epoch.
+      augment: ``True``: 4-px (``size // 8``) zero pad + random crop + random horizontal flip;
+        a policy name (``"simple"``, ``"randaugment"``, ...), a mapping or an
+        :class:`~tfqnn.augment_policy.AugmentConfig` for the other recipes
+        (:mod:`tfqnn.augment_policy`). Random numbers come from ``seed``, so the pipeline is
+        reproducible, and differ per epoch.
       normalize: ``(x - mean) / std`` per channel with the dataset's published constants.
       shuffle: default ``True`` for the train split; buffer = whole split (packed),
         ``seed``-seeded and reshuffled each iteration.
@@ -174,6 +178,7 @@ def load(
     """
     _check_max_examples(max_examples)
     size = _image_size(image_size)
+    policy = augment_config(augment)
     ds_info, parts, src = _source(name, split, data_dir, max_examples)
     if shuffle is None:
         shuffle = _is_train(ds_info, parts)
@@ -206,7 +211,7 @@ def load(
 
     if repeat:
         ds = ds.repeat()
-    ds = _preprocess(ds, ds_info, augment=augment, normalize=normalize, size=size, seed=seed)
+    ds = _preprocess(ds, ds_info, augment=policy, normalize=normalize, size=size, seed=seed)
     if batch_size is not None:
         if int(batch_size) <= 0:
             raise ConfigError(f"batch_size must be positive, got {batch_size!r}")
@@ -216,23 +221,25 @@ def load(
     return ds
 
 
-def _preprocess(ds: tf.data.Dataset, ds_info: DatasetInfo, *, augment: bool, normalize: bool,
+def _preprocess(ds: tf.data.Dataset, ds_info: DatasetInfo, *, augment: AugmentConfig, normalize: bool,
                 size: tuple[int, int] | None, seed: int) -> tf.data.Dataset:
-    """uint8 -> float32, resize, augment, normalise (per example)."""
+    """uint8 -> float32, resize (RandomResizedCrop instead, when the policy has it), augment,
+    normalise (per example)."""
     mean = tf.constant(ds_info.mean, tf.float32)
     std = tf.constant(ds_info.std, tf.float32)
+    crop_resizes = augment.random_resized_crop
 
     def convert(image: tf.Tensor, label: tf.Tensor, aug_seed: tf.Tensor | None = None):
         image = tf.cast(image, tf.float32)
-        if size is not None:
+        if size is not None and not (aug_seed is not None and crop_resizes):
             image = tf.image.resize(image, size, method="bilinear")
         if aug_seed is not None:
-            image = pad_crop_flip(image, aug_seed)
+            image = augment_image(image, aug_seed, augment, size=size, mean=ds_info.mean, std=ds_info.std)
         if normalize:
             image = (image - mean) / std
         return image, tf.cast(label, tf.int64)
 
-    if augment:
+    if not augment.is_identity:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(lambda xy, s: convert(xy[0], xy[1], s),
                                                   num_parallel_calls=tf.data.AUTOTUNE)
