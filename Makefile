@@ -4,15 +4,28 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast bench clean asan
 
-setup: $(STAMP)
+KERNELS := converters/kernels/build/libtfqnn_lce.so
+
+setup: $(STAMP) $(KERNELS)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[test]"
 	touch $(STAMP)
+
+# Our x86 LCE kernels (docs/x86_kernels.md); a failed build leaves setup working (LCE fallback).
+$(KERNELS): $(wildcard converters/kernels/src/*) converters/kernels/build.py | $(STAMP)
+	$(BIN)/python -m converters.kernels.build || echo "tfqnn kernels unavailable; tfqnn-bench will use the LCE interpreter"
+
+# The kernel tests once under AddressSanitizer (instrumented library, libasan preloaded).
+asan: $(STAMP)
+	$(BIN)/python -m converters.kernels.build --asan
+	LD_PRELOAD=$$($${CXX:-g++} -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
+	TFQNN_KERNELS_LIB=converters/kernels/build/asan/libtfqnn_lce.so \
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/converters/test_x86_kernels.py
 
 demo: setup
 	$(BIN)/python benchmarks/demo.py --out benchmarks/results/demo.txt

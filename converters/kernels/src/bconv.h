@@ -1,0 +1,55 @@
+// Shared description of one LceBconv2d evaluation, passed from the op glue (ops.cc, baseline
+// ISA) to the kernel translation units (bconv_scalar.cc, bconv_avx2.cc, bconv_avx512.cc).
+// Only plain structs and raw pointers cross the boundary: every allocation happens in ops.cc,
+// so no C++ template compiled with AVX-512 flags can be picked by the linker for baseline code.
+#pragma once
+#include <cstdint>
+
+namespace tfqnn {
+
+enum OutType : int { kOutFloat = 0, kOutInt8 = 1, kOutBitpacked = 2 };
+
+struct BconvGeom {
+  int batch, in_h, in_w;
+  int words_in;      // int32 words per input pixel = ceil(channels_in / 32)
+  int groups;
+  int words_pg;      // int32 words per group (filter dim 3)
+  int cin_pg;        // true input channels per group
+  int kh, kw, cout, cout_pg;
+  int stride_h, stride_w, dil_h, dil_w;
+  int pad_h, pad_w;  // top / left padding (TFLite SAME offsets; 0 for VALID)
+  int out_h, out_w;
+  int k;             // kh * kw * cin_pg, the number of +-1 products per output
+  int zero_pad;      // SAME with pad_values = 0: out-of-image taps count cin_pg / 2
+  int out_type;      // OutType
+  int out_words;     // ceil(cout / 32), bitpacked output words per pixel
+  // derived sizes of the blocked layout used by the SIMD paths
+  int w64;           // uint64 words per group and pixel = ceil(words_pg / 2)
+  int blocks;        // 32-channel blocks per group = ceil(cout_pg / 32)
+  int pad_rows, pad_cols;  // padded input extent covering every tap
+};
+
+struct BconvArgs {
+  BconvGeom g;
+  const int32_t* input;    // [batch, in_h, in_w, words_in]
+  const int32_t* filter;   // [cout, kh, kw, words_pg]
+  void* output;
+  const float* mul;        // per channel m' (already divided by the int8 scale for int8)
+  const float* bias;       // per channel b' (int8: zero point added)
+  const int32_t* thresholds;
+  int32_t clamp_min, clamp_max;
+  // scratch owned by the op (sizes from bconv_sizes in ops.cc)
+  uint64_t* packed_filter; // [groups][blocks][kh][kw][w64][32]
+  int32_t* tap_popcount;   // [kh*kw][cout], popcount of the filter bits of each tap
+  uint64_t* padded;        // [groups][pad_rows][pad_cols][w64], one batch item
+  int filter_ready;        // packed_filter / tap_popcount already filled
+  int threads;
+};
+
+using BconvFn = void (*)(BconvArgs* a);
+
+void bconv_scalar(BconvArgs* a);
+void bconv_avx2(BconvArgs* a);
+void bconv_avx512(BconvArgs* a);
+
+}  // namespace tfqnn
