@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from converters import flatbuffer as fbuf
-from converters.runtime import FlatbufferModel, load_flatbuffer
+from converters.runtime import FlatbufferModel, choose_runtime, load_flatbuffer
 from tfqnn.errors import DataError, RuntimeInputError
 
 PROGRESS_MIN_ITEMS = 20  # below this, no progress bar
@@ -47,6 +47,7 @@ class BenchResult:
     ops: dict[str, int]
     latency: list[Latency] = field(default_factory=list)
     accuracy: dict[str, Any] | None = None
+    runtime_note: str = ""  # why the default runtime fell back (e.g. tfqnn kernels unavailable)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,10 +147,13 @@ def benchmark(
     data: str | None = None,
     max_examples: int | None = None,
     batch_size: int = 1,
-    runtime: str = "lce",
+    runtime: str | None = None,
     progress: bool = True,
 ) -> BenchResult:
     """Benchmark a flatbuffer (path or bytes): latency per thread count, size, ops, accuracy.
+
+    ``runtime=None`` picks :func:`converters.runtime.choose_runtime` (our kernels for LCE ops
+    when available, else the LCE interpreter; the reason lands in ``runtime_note``).
 
     Accuracy is measured on ``data``'s test split (at most ``max_examples``) when given.
     """
@@ -162,6 +166,9 @@ def benchmark(
         raise RuntimeInputError(f"thread counts must be >= 1, got {list(threads)}")
     if batch_size < 1:
         raise RuntimeInputError(f"batch size must be >= 1, got {batch_size}")
+    note = ""
+    if runtime is None:
+        runtime, note = choose_runtime(raw)
     first = FlatbufferModel(raw, num_threads=int(threads[0]), runtime=runtime, name=name)
     flags = first.flags.to_dict()
     flags.pop("num_threads")
@@ -174,12 +181,17 @@ def benchmark(
         input_dtype=str(first.input_dtype),
         batch_size=batch_size,
         ops=fbuf.op_histogram(raw),
+        runtime_note=note,
     )
+    if data is not None:  # load and check the images before timing, so a mismatch fails fast
+        x, y, split = load_test_split(data, max_examples)
+        want = tuple(first.input_shape[1:])
+        if tuple(x.shape[1:]) != want:
+            raise RuntimeInputError(f"{data} {split} images have shape {tuple(x.shape[1:])} but {name} expects {want}")
     for n in threads:
         fb = first if int(n) == first.flags.num_threads else FlatbufferModel(raw, num_threads=int(n), runtime=runtime, name=name)
         result.latency.append(time_model(fb, runs=runs, warmup=warmup, batch_size=batch_size, progress=progress))
     if data is not None:
-        x, y, split = load_test_split(data, max_examples)
         acc = accuracy(first, x, y, progress=progress)
         result.accuracy = {"dataset": data, "split": split, **acc}
     return result

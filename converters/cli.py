@@ -175,8 +175,10 @@ def bench_parser() -> ArgumentParser:
     p.add_argument("--batch-size", type=_positive, default=1, help="images per timed run (1)")
     p.add_argument("--data", help="dataset whose test split gives the accuracy")
     p.add_argument("--max-examples", type=_positive, help="limit the accuracy to the first N test images")
-    p.add_argument("--runtime", choices=("lce", "tflite"), default="lce",
-                   help="LCE interpreter (LCE + builtin ops; default) or tf.lite.Interpreter")
+    p.add_argument("--runtime", choices=("lce", "tfqnn", "tflite"), default=None,
+                   help="tfqnn = our x86 kernels for the LCE ops in TF's interpreter (default for LCE "
+                        "flatbuffers when available), lce = the LCE interpreter (default otherwise), "
+                        "tflite = tf.lite.Interpreter")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     return p
@@ -219,6 +221,8 @@ def _bench(argv: Sequence[str] | None) -> int:
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     res = result.to_dict()
+    if res.get("runtime_note"):
+        print(f"note: {res['runtime_note']}", file=sys.stderr)
     print(json.dumps(res, indent=2) if args.json else format_result(res))
     return 0
 

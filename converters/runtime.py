@@ -1,8 +1,11 @@
-"""Run a TFLite flatbuffer: the LCE interpreter (LCE + builtin ops) or ``tf.lite.Interpreter``.
+"""Run a TFLite flatbuffer: our x86 LCE kernels, the LCE interpreter, or ``tf.lite.Interpreter``.
 
 Interpreter flags follow ``specs/stack.md`` §2.5 (x86): a model with LCE ops runs with
 ``use_indirect_bgemm=True`` (the default bconv path is ~7× slower), any other model with
 the XNNPACK delegate. Both are what the benchmarks must use, or every ratio is wrong.
+Runtime ``tfqnn`` runs the LCE ops with our own kernels (:mod:`converters.kernels`) inside TF's
+TFLite interpreter (float ops on XNNPACK); :func:`choose_runtime` makes it the default for
+flatbuffers with LCE ops when its smoke test passes, and otherwise falls back to ``lce``.
 
 Batches: the LCE interpreter has a fixed batch of 1 (the flatbuffer's input shape is
 ``[1, H, W, C]``; its shape signature ``[-1, H, W, C]`` cannot be used because the wrapper
@@ -22,7 +25,8 @@ import numpy as np
 from converters import flatbuffer as fbuf
 from tfqnn.errors import ModelFileError, RuntimeInputError
 
-RUNTIMES = ("lce", "tflite")
+RUNTIMES = ("lce", "tfqnn", "tflite")
+TFL_API_RUNTIMES = ("tflite", "tfqnn")  # driven through tf.lite.Interpreter's set/invoke/get API
 
 
 def load_flatbuffer(path: str | os.PathLike) -> bytes:
@@ -49,6 +53,7 @@ class InterpreterFlags:
     use_indirect_bgemm: bool = False
     use_xnnpack: bool = False
     use_reference_bconv: bool = False
+    kernels: str = ""  # tfqnn runtime: the kernel path (avx512 / avx2 / scalar)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,15 +67,35 @@ def interpreter_flags(data: bytes, num_threads: int = 1, runtime: str = "lce") -
         raise RuntimeInputError(f"num_threads must be >= 1, got {num_threads}")
     if runtime == "tflite":  # tf.lite.Interpreter applies XNNPACK by default
         return InterpreterFlags("tflite", num_threads, use_xnnpack=True)
+    if runtime == "tfqnn":
+        from converters.kernels import status
+
+        return InterpreterFlags("tfqnn", num_threads, use_xnnpack=True, kernels=status().path)
     lce = fbuf.has_lce_ops(data)
     return InterpreterFlags("lce", num_threads, use_indirect_bgemm=lce, use_xnnpack=not lce)
 
 
+def choose_runtime(data: bytes) -> tuple[str, str]:
+    """Default runtime for ``data`` and a one-line note when the preferred one is unavailable.
+
+    Flatbuffers with LCE ops run on our kernels (``tfqnn``) when their smoke test passes,
+    else on the LCE interpreter (the note says why); any other flatbuffer on ``lce``.
+    """
+    if not fbuf.has_lce_ops(data):
+        return "lce", ""
+    from converters.kernels import status
+
+    st = status()
+    if st.available:
+        return "tfqnn", ""
+    return "lce", f"{st.reason}; using the LCE interpreter"
+
+
 def _check_custom_ops(data: bytes, runtime: str, name: str) -> None:
-    known = fbuf.LCE_CUSTOM_OPS if runtime == "lce" else frozenset()
+    known = fbuf.LCE_CUSTOM_OPS if runtime in ("lce", "tfqnn") else frozenset()
     unknown = fbuf.unknown_custom_ops(data, known)
     if unknown:
-        hint = " (use --runtime lce)" if runtime == "tflite" and set(unknown) & fbuf.LCE_CUSTOM_OPS else ""
+        hint = " (use --runtime lce, or tfqnn for our kernels)" if runtime == "tflite" and set(unknown) & fbuf.LCE_CUSTOM_OPS else ""
         raise ModelFileError(
             f"{name} uses custom op(s) {', '.join(unknown)} that the {runtime} interpreter does not implement{hint}"
         )
@@ -82,7 +107,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def make_interpreter(data: bytes, num_threads: int = 1, runtime: str = "lce", *, name: str = "flatbuffer"):
-    """A ready interpreter for ``data``: LCE's ``Interpreter`` or ``tf.lite.Interpreter``.
+    """A ready interpreter for ``data``: LCE's ``Interpreter``, ``tf.lite.Interpreter``, or
+    (``tfqnn``) TF's ``InterpreterWithCustomOps`` with our kernels registered.
 
     Custom ops the chosen interpreter does not implement raise :class:`ModelFileError`
     naming them, before the interpreter is built.
@@ -101,6 +127,10 @@ def make_interpreter(data: bytes, num_threads: int = 1, runtime: str = "lce", *,
                 use_indirect_bgemm=flags.use_indirect_bgemm,
                 use_xnnpack=flags.use_xnnpack,
             )
+        if runtime == "tfqnn":
+            from converters.kernels import make_interpreter as kernels_interpreter
+
+            return kernels_interpreter(data, num_threads)
         import warnings
 
         import tensorflow as tf
@@ -153,7 +183,7 @@ class FlatbufferModel:
     """A flatbuffer ready to run: I/O description and a validating :meth:`predict`.
 
     ``FlatbufferModel(data, num_threads=1, runtime="lce")``; ``runtime="tflite"`` uses
-    ``tf.lite.Interpreter`` (no LCE ops).
+    ``tf.lite.Interpreter`` (no LCE ops), ``runtime="tfqnn"`` our kernels for the LCE ops.
     """
 
     def __init__(self, data: bytes, *, num_threads: int = 1, runtime: str = "lce", name: str = "flatbuffer",
@@ -166,7 +196,7 @@ class FlatbufferModel:
         self.input_spec, self.output_spec = io_specs(data)
         self._max_batch = max(1, int(max_batch))
         self._batch = 1
-        if runtime == "tflite":
+        if runtime in TFL_API_RUNTIMES:
             detail = self._interp.get_input_details()[0]
             self._in_index = detail["index"]
             sig = detail.get("shape_signature")
@@ -262,7 +292,7 @@ class FlatbufferModel:
         n = len(xq)
         if n == 0:
             return np.zeros((0, *self.output_shape[1:]), dtype=self.output_dtype)
-        if self.runtime == "tflite" and self._resizable:
+        if self.runtime in TFL_API_RUNTIMES and self._resizable:
             outs = []
             for start in range(0, n, self._max_batch):
                 chunk = xq[start:start + self._max_batch]

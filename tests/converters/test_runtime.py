@@ -111,7 +111,7 @@ def test_int8_io_model_takes_floats_or_codes(float_model):
 
 
 def test_benchmark_reports_ordered_latencies(lce_fb):
-    res = benchmark(lce_fb, threads=(1, 2), runs=7, warmup=1, progress=False)
+    res = benchmark(lce_fb, threads=(1, 2), runs=7, warmup=1, progress=False, runtime="lce")
     d = res.to_dict()
     assert set(d) >= {"model", "size_bytes", "runtime", "flags", "ops", "latency", "accuracy", "input_shape"}
     assert d["size_bytes"] == len(lce_fb) and d["ops"]["LceBconv2d"] == 1
