@@ -67,6 +67,8 @@ def test_int_accepted_for_float_and_nested_dataclasses_built():
     cfg = config_from_dict({"training": {"optimizer": {"learning_rate": 1}, "callbacks": [{"name": "stop_on_nan"}]}})
     assert cfg.training.optimizer.learning_rate == 1.0 and isinstance(cfg.training.optimizer.learning_rate, float)
     assert cfg.training.callbacks[0].name == "stop_on_nan"
+    # PyYAML reads exponents without a dot ("1e-3") as strings; float fields accept them
+    assert config_from_dict({"training": {"optimizer": {"learning_rate": "1e-3"}}}).training.optimizer.learning_rate == 0.001
 
 
 def test_overrides(tmp_path):

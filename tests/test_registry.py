@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import pytest
-
 import tfqnn
-from tfqnn.errors import ConfigError, UnknownModelError
 from tfqnn.keras import keras
 
 
@@ -12,18 +9,6 @@ def test_list_models_has_resnets():
     assert names == sorted(names)
     for n in ("resnet20", "resnet56", "resnet18", "resnet50"):
         assert n in names
-
-
-def test_unknown_model_names_closest():
-    with pytest.raises(UnknownModelError) as err:
-        tfqnn.build_model("resnet2O")
-    msg = str(err.value)
-    assert "'resnet2O'" in msg and "resnet20" in msg
-
-
-def test_unknown_option_is_config_error():
-    with pytest.raises(ConfigError, match="'num_clases'.*did you mean 'num_classes'"):
-        tfqnn.build_model("resnet20", num_clases=10)
 
 
 def test_build_model_returns_plain_keras_model():

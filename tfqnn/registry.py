@@ -70,6 +70,15 @@ def get_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
+def _check_input_shape(name: str, shape: Any) -> None:
+    """``input_shape`` must be (height, width, channels): positive ints (or None for a free size)."""
+    ok = isinstance(shape, (list, tuple)) and len(shape) == 3 and all(
+        s is None or (isinstance(s, int) and not isinstance(s, bool) and s > 0) for s in shape)
+    if not ok:
+        raise ConfigError(f"model {name!r}: input_shape must be (height, width, channels) of positive integers, "
+                          f"got {shape!r}")
+
+
 def build_model(name: str, **options: Any):
     """Build the registered model ``name``; ``options`` override its defaults."""
     entry = get_entry(name)
@@ -81,6 +90,8 @@ def build_model(name: str, **options: Any):
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(f"unknown option {key!r} for model {name!r}{hint}; allowed: {', '.join(allowed)}")
+    if "input_shape" in options:
+        _check_input_shape(name, options["input_shape"])
     kwargs = {**entry.defaults, **options}
     try:
         return entry.builder(**kwargs)

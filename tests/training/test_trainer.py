@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tfqnn.config import config_from_dict
-from tfqnn.errors import ConfigError, TrainingError
+from tfqnn.errors import ConfigError
 from tfqnn.serialization import load_model
 from tfqnn.training.trainer import learning_rates, train
 
@@ -50,17 +50,6 @@ def test_resume_continues_at_next_epoch(tmp_path):
     rows = list(csv.DictReader(open(run / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == [0, 1]
     assert result.model.optimizer.iterations.numpy() == 2 * (128 // 32)
-
-
-@pytest.mark.slow
-def test_nan_loss_stops_with_error_and_no_model(tmp_path):
-    run = tmp_path / "run"
-    cfg = _cfg(run, epochs=3)
-    cfg.training.optimizer.learning_rate = 1e30
-    cfg.training.schedule.name = "constant"
-    with pytest.raises(TrainingError, match="NaN"):
-        train(cfg)
-    assert not (run / "model.keras").exists()
 
 
 def test_bad_distribution_and_optimizer_are_config_errors(tmp_path):

@@ -111,6 +111,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
         return int(self._epoch.numpy())
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            return  # a diverged epoch is never checkpointed, so --resume starts from the last good one
         self._epoch.assign(epoch + 1)
         self._ensure_manager(self.model).save(checkpoint_number=epoch + 1)
         Path(self.directory, "state.json").write_text(json.dumps({"next_epoch": epoch + 1}))

@@ -129,7 +129,6 @@ def train(cfg: ExperimentConfig, run_dir: str | Path | None = None) -> TrainResu
     t = cfg.training
     info = tfdata.info(cfg.data.name)
     out = Path(run_dir) if run_dir is not None else run_dir_for(cfg)
-    out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(t.seed)
     steps = _steps_per_epoch(cfg, info)
     train_ds, val_ds = _datasets(cfg, info)
@@ -155,6 +154,7 @@ def train(cfg: ExperimentConfig, run_dir: str | Path | None = None) -> TrainResu
     if t.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False, profile_batch=0))
 
+    out.mkdir(parents=True, exist_ok=True)  # only now: a bad config, dataset or model leaves no run dir
     write_text_atomic(out / "config.yaml", dump_config(cfg))
     if initial_epoch < t.epochs:
         model.fit(train_ds, epochs=t.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
