@@ -17,7 +17,7 @@ from tfqnn.cli.common import ArgumentParser, run_cli
 from tfqnn.errors import ConfigError, ConversionError, DataError, OutputPathError
 from tfqnn.fileio import check_output_path, write_bytes_atomic
 
-TARGETS = ("float", "int8", "lce")  # same as converters.tflite.TARGETS (kept import-light)
+TARGETS = ("float", "int8", "int4", "lce")  # converters.tflite.TARGETS + int4 (EC2T ternary, converters.ternary_int4)
 CHECK_BATCH = 8
 
 # --------------------------------------------------------------------------- helpers
@@ -96,15 +96,31 @@ def _non_negative(text: str) -> int:
 def convert_parser() -> ArgumentParser:
     p = ArgumentParser(prog="tfqnn-convert", description="Convert a Keras model to a TFLite / LCE flatbuffer.")
     p.add_argument("model", type=Path, help=".keras / .h5 file or SavedModel folder")
-    p.add_argument("--target", required=True, choices=TARGETS, help="float TFLite, full-integer int8, or LCE")
+    p.add_argument("--target", required=True, choices=TARGETS, help="float TFLite, full-integer int8, int4 (EC2T ternary model: INT4 ternary kernels, int8 rest), or LCE")
     p.add_argument("-o", "--output", type=Path, help="output .tflite (default: <model stem>.<target>.tflite)")
     p.add_argument("--int8-io", action="store_true", help="int8 inputs/outputs (int8 / QAT / lce targets)")
     p.add_argument("--data", help="dataset for calibration and the check batch (default: config.yaml beside the model)")
+    p.add_argument("--ternary-mode", choices=("split", "merged"), default="split",
+                   help="int4: split = two exact {0, c} kernels per ternary conv (default), merged = one kernel, smaller centroid rounded")
     p.add_argument("--calibration-samples", type=_positive, default=200, help="representative images for int8 (200)")
     p.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=False,
                    help="replace an existing output file (default: refuse)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random check batch when no data is known")
     return p
+
+def _int8_path(model: Any, target: str, representative: np.ndarray | None) -> tuple[Any, str]:
+    """The model the int8 converter gets: a float ReXNet goes through TF-MOT QAT (custom SE and
+    partial-residual QuantizeConfigs, ranges calibrated on the representative images), so the whole
+    graph is int8; any other model is returned unchanged (post-training quantization or its own QAT)."""
+    from converters import diagnose
+
+    if target != "int8" or representative is None or diagnose.is_qat_model(model):
+        return model, ""
+    from tfqnn.quantizers.rexnet_qat import int8_qat_model, is_rexnet
+
+    if not is_rexnet(model):
+        return model, ""
+    return int8_qat_model(model, representative), f"; ReXNet TF-MOT QAT, ranges from {len(representative)} images"
 
 def _convert(argv: Sequence[str] | None) -> int:
     args = convert_parser().parse_args(argv)
@@ -124,17 +140,26 @@ def _convert(argv: Sequence[str] | None) -> int:
 
     data_name = args.data or config_data_name(model_path)
     representative = None
-    if args.target == "int8":
+    if args.target in ("int8", "int4"):
         if data_name is not None:
             representative, _ = _load_split(data_name, "train", args.calibration_samples)
-        elif not diagnose.is_qat_model(model):
+        elif args.target == "int4" or not diagnose.is_qat_model(model):
             raise ConversionError(
-                f"int8 conversion of {model_path} needs --data or a config.yaml beside the model (representative images)"
+                f"{args.target} conversion of {model_path} needs --data or a config.yaml beside the model (representative images)"
             )
+    to_convert, path_note = _int8_path(model, args.target, representative)
     if sys.stderr.isatty():  # conversion is one blocking call: say what is going on
         print(f"converting {model_path} to {args.target} ...", file=sys.stderr, flush=True)
-    flat = convert(model, args.target, representative_data=representative, int8_io=args.int8_io,
-                   calibration_samples=args.calibration_samples)
+    if args.target == "int4":
+        from converters.ternary_int4 import convert_int4
+
+        flat = convert_int4(model, representative, args.ternary_mode, int8_io=args.int8_io,
+                            calibration_samples=args.calibration_samples)
+    else:
+        flat = convert(to_convert, args.target, representative_data=representative, int8_io=args.int8_io,
+                       calibration_samples=args.calibration_samples)
+        if path_note:  # the ReXNet QAT path promises a whole-int8 graph
+            diagnose.check_int8_window(to_convert, flat)
 
     # Check before writing: the flatbuffer must load and run.
     if data_name is not None:
@@ -150,13 +175,17 @@ def _convert(argv: Sequence[str] | None) -> int:
     write_bytes_atomic(out, flat, overwrite=args.overwrite)
     written = load_flatbuffer(out)  # re-load what is on disk
 
-    print(f"wrote {out} (target {args.target}{', int8 I/O' if args.int8_io else ''})")
+    print(f"wrote {out} (target {args.target}{', int8 I/O' if args.int8_io else ''}{path_note})")
     print(_ops_table(op_histogram(written)))
     print(f"file size: {len(written):,} bytes")
-    if args.target == "int8":  # per-layer weight type (INT8 / INT4) and bytes vs weights x declared bits / 8
+    if args.target in ("int8", "int4"):  # per-layer weight type (INT8 / INT4) and bytes vs weights x declared bits / 8
         from converters.weight_report import weight_report
 
         print(weight_report(written, model))
+    if args.target == "int4":  # on-disk size next to the INT4 / 2-bit / entropy-coded sizes of the ternary weights
+        from converters.ternary import size_report
+
+        print(size_report(model, written).table())
     step = f" (output quantization step {fb.output_quantization[0]:.3g})" if fb.output_quantization else ""
     print(f"max |Keras - TFLite| on {source}: {diff:.3g}{step}")
     return 0

@@ -114,7 +114,13 @@ class KernelCheck:
 
 
 def quantized_kernels(data: bytes) -> list[tuple[str, np.ndarray, np.ndarray, str]]:
-    """``(name, codes, scales, dtype)`` of every constant 4-D int8/int4 kernel in a flatbuffer."""
+    """``(name, codes, scales, dtype)`` of every constant 4-D int8/int4 kernel in a flatbuffer.
+
+    ``dtype`` is the flatbuffer's tensor type (``"INT8"`` / ``"INT4"``); the interpreter returns the
+    codes of both as int8 (INT4 unpacked)."""
+    from converters.flatbuffer import _root, tensor_type_name
+
+    sg = _root(data).Subgraphs(0)
     interp = tf.lite.Interpreter(model_content=data)
     out = []
     for d in interp.get_tensor_details():
@@ -127,7 +133,7 @@ def quantized_kernels(data: bytes) -> list[tuple[str, np.ndarray, np.ndarray, st
             codes = interp.get_tensor(d["index"])
         except ValueError:  # activation tensors have no data before invoke
             continue
-        out.append((d["name"], codes, scales, str(np.dtype(d["dtype"]))))
+        out.append((d["name"], codes, scales, tensor_type_name(sg.Tensors(d["index"]).Type())))
     return out
 
 
@@ -198,11 +204,16 @@ class SizeReport:
     int8_bytes: float
     two_bit_bytes: float
     entropy_coded_bytes: float
+    int4_bytes: float = 0.0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
 
     def table(self) -> str:
         rows = [
             ("flatbuffer on disk", self.flatbuffer_bytes),
             ("int8 weights (theory)", self.int8_bytes),
+            ("INT4 ternary + int8 rest", self.int4_bytes),
             ("2-bit ternary + int8 rest", self.two_bit_bytes),
             ("entropy-coded ternary + int8 rest", self.entropy_coded_bytes),
         ]
@@ -212,22 +223,23 @@ class SizeReport:
 
 
 def size_report(model: keras.Model, data: bytes) -> SizeReport:
-    """On-disk size vs int8 / 2-bit / entropy-coded storage (ternary layers: two centroids at 16 bit each).
+    """On-disk size vs int8 / INT4 / 2-bit / entropy-coded storage (ternary layers: two centroids at 16 bit each).
 
     Non-ternary parameters are counted at 8 bit in all three theoretical sizes (as in the int8 file),
     BN moving statistics excluded (folded).
     """
     tern = other = 0
-    two_bit = entropy = 0.0
+    two_bit = entropy = four_bit = 0.0
     for layer in model.layers:
         if _is_ternary(layer):
             n = int(np.prod(layer.kernel.shape))
             tern += n
             two_bit += n * 2 / 8 + 4
+            four_bit += n * 4 / 8 + 4
             entropy += n * entropy_bits(layer.assignment.numpy()) / 8 + 4
             other += sum(int(np.prod(w.shape)) for w in layer.trainable_weights) - n - 2
         else:
             other += sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
     if tern == 0:
         raise ConversionError(f"model '{model.name}' has no active EC2T ternary layer")
-    return SizeReport(len(data), tern, other, float(tern + other), two_bit + other, entropy + other)
+    return SizeReport(len(data), tern, other, float(tern + other), two_bit + other, entropy + other, four_bit + other)

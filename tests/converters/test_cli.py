@@ -117,8 +117,8 @@ def test_convert_non_keras_file(tmp_path, capsys):
 
 
 def test_convert_unknown_target(saved_model, capsys):
-    rc = convert_main([str(saved_model), "--target", "int4"])
-    _one_line_error(capsys, rc, "int4", "float", "int8", "lce")
+    rc = convert_main([str(saved_model), "--target", "int3"])
+    _one_line_error(capsys, rc, "int3", "float", "int8", "int4", "lce")
 
 
 def test_convert_refuses_an_existing_output_unless_overwrite(saved_model, tmp_path, capsys):

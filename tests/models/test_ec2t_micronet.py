@@ -198,3 +198,10 @@ def test_compound_scaling_grid_reports_params_and_accuracy():
     assert "params" in format_grid(rows)
     with pytest.raises(ConfigError, match="> 0"):
         tfqnn.compress.compound_scaling_grid(pairs=[(0.0, 1.0)], data=None)
+    # a shrunken base: (d, w) = (2, 1.4) on base (0.25, 0.5) is micronet(d_multiplier=0.5, w_multiplier=0.7)
+    (scaled,) = tfqnn.compress.compound_scaling_grid(pairs=[(2.0, 1.4)], base_d_multiplier=0.25, base_w_multiplier=0.5, data=None)
+    direct = tfqnn.build_model("micronet", d_multiplier=0.5, w_multiplier=0.7, num_classes=10)
+    assert scaled.blocks_per_stage == 4 and scaled.widths == (16, 24, 48)
+    assert scaled.params == sum(int(v.shape.num_elements()) for v in direct.trainable_weights) and scaled.accuracy is None
+    with pytest.raises(ConfigError, match="base multipliers"):
+        tfqnn.compress.compound_scaling_grid(pairs=[(1.0, 1.0)], base_w_multiplier=0.0, data=None)

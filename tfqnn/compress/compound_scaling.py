@@ -60,6 +60,8 @@ def compound_scaling_grid(
     *,
     pairs: Iterable[tuple[float, float]] | None = None,
     max_params: int | None = None,
+    base_d_multiplier: float = 1.0,
+    base_w_multiplier: float = 1.0,
     num_classes: int = 10,
     data: str | None = "cifar10",
     evaluate: Callable[[keras.Model], float] | None = None,
@@ -67,6 +69,8 @@ def compound_scaling_grid(
 ) -> list[GridPoint]:
     """Grid over (d, w) (or explicit ``pairs``): build, (train + evaluate), report accuracy vs params.
 
+    ``base_d_multiplier`` / ``base_w_multiplier`` shrink the ResNet-44 base before scaling (depth
+    multiplier ``base_d·d**φ``, width ``base_w·w**φ``) so that a grid fits a CPU budget.
     ``max_params`` skips larger models (not trained, accuracy None). ``evaluate(model) -> accuracy``
     replaces the default :func:`train_and_evaluate` (``train_options`` are passed to it); with
     ``data=None`` and no ``evaluate`` only the architecture is reported.
@@ -74,14 +78,17 @@ def compound_scaling_grid(
     from tfqnn.models.micronet import build_micronet, micronet_plan
 
     grid = list(pairs) if pairs is not None else list(itertools.product(d_values, w_values))
+    if base_d_multiplier <= 0 or base_w_multiplier <= 0:
+        raise ConfigError(f"compound_scaling_grid: base multipliers must be > 0, got ({base_d_multiplier}, {base_w_multiplier})")
     if not grid:
         raise ConfigError("compound_scaling_grid: empty (d, w) grid")
     rows = []
     for d, w in grid:
         if d <= 0 or w <= 0:
             raise ConfigError(f"compound_scaling_grid: d and w must be > 0, got ({d}, {w})")
-        blocks, widths = micronet_plan(d, w, phi)
-        model = build_micronet(num_classes=num_classes, d=d, w=w, phi=phi)
+        dm, wm = base_d_multiplier * d**phi, base_w_multiplier * w**phi
+        blocks, widths = micronet_plan(d_multiplier=dm, w_multiplier=wm)
+        model = build_micronet(num_classes=num_classes, d_multiplier=dm, w_multiplier=wm)
         params = sum(int(v.shape.num_elements()) for v in model.trainable_weights)
         acc = None
         if max_params is None or params <= max_params:
