@@ -160,3 +160,26 @@ def test_bn_channels_fed_only_by_zero_padding_are_neutralised():
     gated = keras.Model(model.input, model.outputs[0])
     want = gated.predict(x, verbose=0)
     np.testing.assert_allclose(plain.predict(x, verbose=0), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+def test_frozen_gates_give_batch_independent_outputs_equal_to_the_compressed_model(tmp_path):
+    """Spec §h.1: export a gated model with each gate frozen (0 discarded, else 1)."""
+    import tfqnn
+    from tfqnn.compress.epsresnet import freeze_gates
+
+    model = epsresnet_cifar(20, epsilon=1e-3, side_supervision=True)
+    _randomise(model, ["res1.1", "res3.0"], seed=11)
+    for name in ("stage1_block2_gate", "stage3_block1_gate"):
+        model.get_layer(name).discarded_ema.assign(1.0)
+    frozen = freeze_gates(model)
+    assert [g.frozen for g in frozen.layers if isinstance(g, EpsilonGate)] == [1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0]
+    with pytest.raises(ConfigError, match="frozen"):
+        EpsilonGate(frozen=0.5)
+    x = np.random.default_rng(2).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    plain, _ = remove_discarded_blocks(model, neutralise_dead_channels=False)
+    batch = frozen.predict(x, verbose=0)[0]
+    one = np.concatenate([frozen.predict(x[i:i + 1], verbose=0)[0] for i in range(4)])
+    np.testing.assert_allclose(one, batch, rtol=1e-5, atol=1e-5 * np.abs(batch).max())
+    np.testing.assert_allclose(plain.predict(x, verbose=0), batch, rtol=1e-5, atol=1e-5 * np.abs(batch).max())
+    frozen.save(str(tmp_path / "f.keras"))
+    assert [g.frozen for g in tfqnn.load_model(tmp_path / "f.keras").layers if isinstance(g, EpsilonGate)][6] == 0.0

@@ -179,6 +179,28 @@ def neutralise_padded_bn_channels(model: keras.Model) -> list[str]:
     return changed
 
 
+def freeze_gates(model: keras.Model, threshold: float = DISCARD_THRESHOLD) -> keras.Model:
+    """A copy of a gated ε-ResNet whose gates are constants: 0 for discarded blocks, else 1 (spec §h.1).
+
+    The export form of the *uncompressed* gated model: it still computes every block, but no
+    longer depends on the batch (a batch-1 interpreter would otherwise gate per image).
+    """
+    gates = gate_layers(model)
+    if not gates:
+        raise ConfigError(f"model {model.name!r} has no EpsilonGate layers; it is not a gated ε-ResNet")
+    values = {g.name: 0.0 if float(g.discarded_ema.numpy()) >= threshold else 1.0 for g in gates}
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        config = layer.get_config()
+        if layer.name in values:
+            config["frozen"] = values[layer.name]
+        return layer.__class__.from_config(config)
+
+    frozen = keras.models.clone_model(model, clone_function=clone)
+    frozen.set_weights(model.get_weights())
+    return frozen
+
+
 def remove_discarded_blocks(model: keras.Model, discarded: Sequence[str] | None = None,
                             threshold: float = DISCARD_THRESHOLD,
                             neutralise_dead_channels: bool = True) -> tuple[keras.Model, dict[str, Any]]:
@@ -212,5 +234,5 @@ def remove_discarded_blocks(model: keras.Model, discarded: Sequence[str] | None 
     return plain, report
 
 
-__all__ = ["CompressionPlan", "keras_prefix", "neutralise_padded_bn_channels", "plan_compression", "ref_name",
+__all__ = ["CompressionPlan", "freeze_gates", "keras_prefix", "neutralise_padded_bn_channels", "plan_compression", "ref_name",
            "remove_discarded_blocks"]

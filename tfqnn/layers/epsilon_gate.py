@@ -40,10 +40,13 @@ class EpsilonGate(keras.layers.Layer):
             taken per sample over H, W, C (equals the reference only for batch 1).
         discard_style: "cifar" (``is_discarded = 1 if g == 0``) or "imagenet" (``1 − g``).
         ema_decay: decay of the moving average of ``is_discarded`` (0.95).
+        frozen: None (compute the gate), or a constant gate value (0.0 or 1.0) for export: the
+            spec's advice (§h.1) for deploying a gated model, whose batch-wide gate would otherwise
+            become a per-image gate in a batch-1 interpreter.
     """
 
     def __init__(self, epsilon: float = 2.5, L: float = 1e6, per_sample: bool = False, discard_style: str = "cifar",
-                 ema_decay: float = 0.95, **kwargs: Any) -> None:
+                 ema_decay: float = 0.95, frozen: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if discard_style not in DISCARD_STYLES:
             raise ConfigError(f"layer {self.name!r}: unknown discard_style {discard_style!r}; valid: {', '.join(DISCARD_STYLES)}")
@@ -54,6 +57,9 @@ class EpsilonGate(keras.layers.Layer):
         self.per_sample = bool(per_sample)
         self.discard_style = discard_style
         self.ema_decay = float(ema_decay)
+        if frozen is not None and float(frozen) not in (0.0, 1.0):
+            raise ConfigError(f"layer {self.name!r}: frozen gate must be 0, 1 or None, got {frozen}")
+        self.frozen = None if frozen is None else float(frozen)
 
     def build(self, input_shape: Any) -> None:
         replica = tf.VariableAggregation.ONLY_FIRST_REPLICA  # like tensorpack: only tower 0 logs
@@ -89,6 +95,8 @@ class EpsilonGate(keras.layers.Layer):
 
     # ----------------------------------------------------------------- Keras
     def call(self, inputs: tf.Tensor, training: Any = None) -> tf.Tensor:
+        if self.frozen is not None:
+            return inputs * tf.constant(self.frozen, inputs.dtype)
         g = self.gate(inputs)
         if training is True:
             self._update_state(g)
@@ -107,7 +115,7 @@ class EpsilonGate(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "epsilon": self.epsilon, "L": self.L, "per_sample": self.per_sample,
-                "discard_style": self.discard_style, "ema_decay": self.ema_decay}
+                "discard_style": self.discard_style, "ema_decay": self.ema_decay, "frozen": self.frozen}
 
 
 def gate_layers(model: keras.Model) -> list[EpsilonGate]:
