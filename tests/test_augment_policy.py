@@ -29,6 +29,7 @@ def test_reference_recipes():
     only = augment_config("randaugment_only")
     assert not only.flip and only.randaugment == "torchvision" and (only.num_ops, only.magnitude) == (2, 7)
     assert augment_config("simple").flip and augment_config("simple").randaugment == "none"
+    assert augment_config("imagenet_with_randaugment_only") == AugmentConfig(**{**vars(only), "policy": "imagenet_with_randaugment_only"})
     timm = augment_config({"policy": "randaugment", "random_resized_crop": True, "random_erasing": 0.2})
     assert (timm.randaugment, timm.num_ops, timm.magnitude, timm.magnitude_std) == ("timm", 2, 9, 0.5)
     assert timm.random_resized_crop and timm.random_erasing == 0.2 and timm.flip

@@ -13,8 +13,8 @@ Policies (``AUGMENT_POLICIES``):
 - ``pad_crop_flip``: zero pad ``size // 8``, random crop, horizontal flip (CIFAR).
 - ``simple``: horizontal flip after the squash resize to ``data.image_size`` (ERN ``simple``:
   ``Resize([S, S]) → RandomCrop(S)`` (a no-op) ``→ RandomHorizontalFlip``; spec ern.md §3.1).
-- ``randaugment_only``: torchvision ``RandAugment(num_ops=2, magnitude=7)`` after the squash resize,
-  no flip (ERN ``imagenet_with_randaugment_only``).
+- ``randaugment_only`` (alias ``imagenet_with_randaugment_only``, the reference's file name): torchvision
+  ``RandAugment(num_ops=2, magnitude=7)`` after the squash resize, no flip (ERN).
 - ``imagenet_with_randaugment``: flip, ``ColorJitter(0.25, 0.25, 0.25, hue=0.5)``,
   ``RandomGrayscale(0.3)``, ``RandomRotation(15)``, torchvision ``RandAugment(2, 7)`` (ERN).
 - ``randaugment``: flip, then timm ``rand-m9-mstd0.5`` (2 ops, magnitude 9 of 10, magnitude noise
@@ -36,6 +36,7 @@ AUGMENT_POLICIES: dict[str, dict[str, Any]] = {
     "pad_crop_flip": {"pad_crop": True, "flip": True},
     "simple": {"flip": True},
     "randaugment_only": {"randaugment": "torchvision", "num_ops": 2, "magnitude": 7.0},
+    "imagenet_with_randaugment_only": {"randaugment": "torchvision", "num_ops": 2, "magnitude": 7.0},  # ERN's name
     "imagenet_with_randaugment": {"flip": True, "color_jitter": [0.25, 0.25, 0.25, 0.5], "grayscale": 0.3,
                                   "rotation": 15.0, "randaugment": "torchvision", "num_ops": 2, "magnitude": 7.0},
     "randaugment": {"flip": True, "randaugment": "timm", "num_ops": 2, "magnitude": 9.0, "magnitude_std": 0.5},
