@@ -141,7 +141,7 @@ def test_bconv_zero_padding_odd_channels_is_exact(cin, path):
 
 
 def test_bconv_two_threads_bit_exact():
-    case = mg.BconvCase(h=9, w=9, cin=96, cout=70, pad_values=0)
+    case = mg.BconvCase(h=24, w=23, cin=256, cout=70, pad_values=0)  # > 2**25 MACs: threaded
     fb, x = mg.bconv_model(case)
     path = supported_paths()[-1]
     assert_bit_exact(run_ours(fb, [x], path, threads=2), run_lce_reference(fb, [x]))

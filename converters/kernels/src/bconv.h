@@ -48,6 +48,12 @@ struct BconvArgs {
 
 using BconvFn = void (*)(BconvArgs* a);
 
+// LceQuantize of float input: bit i of word w of a pixel = (x[32*w + i] < 0); tail bits 0.
+using QuantizeFn = void (*)(const float* x, int64_t pixels, int channels, uint32_t* out);
+void quantize_float_scalar(const float* x, int64_t pixels, int channels, uint32_t* out);
+void quantize_float_avx2(const float* x, int64_t pixels, int channels, uint32_t* out);
+void quantize_float_avx512(const float* x, int64_t pixels, int channels, uint32_t* out);
+
 void bconv_scalar(BconvArgs* a);
 void bconv_avx2(BconvArgs* a);
 void bconv_avx512(BconvArgs* a);

@@ -69,4 +69,23 @@ struct MicroAvx2 {
 
 void bconv_avx2(BconvArgs* a) { run_blocked<MicroAvx2>(a); }
 
+// 8 floats per compare (ordered less-than: NaN, +0 and -0 give 0); the tail word is scalar.
+void quantize_float_avx2(const float* x, int64_t pixels, int channels, uint32_t* out) {
+  const int words = (channels + 31) / 32;
+  const __m256 zero = _mm256_setzero_ps();
+  for (int64_t p = 0; p < pixels; ++p, x += channels, out += words)
+    for (int w = 0; w < words; ++w) {
+      const int n = channels - 32 * w < 32 ? channels - 32 * w : 32;
+      const float* src = x + 32 * w;
+      uint32_t bits = 0;
+      if (n == 32) {
+        for (int q = 0; q < 4; ++q)
+          bits |= uint32_t(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(src + 8 * q), zero, _CMP_LT_OQ))) << (8 * q);
+      } else {
+        for (int i = 0; i < n; ++i) bits |= uint32_t(src[i] < 0.0f) << i;
+      }
+      out[w] = bits;
+    }
+}
+
 }  // namespace tfqnn

@@ -62,4 +62,28 @@ struct MicroAvx512 {
 
 void bconv_avx512(BconvArgs* a) { run_blocked<MicroAvx512>(a); }
 
+// 16 floats per compare (ordered less-than: NaN, +0 and -0 give 0); tails by masked loads.
+void quantize_float_avx512(const float* x, int64_t pixels, int channels, uint32_t* out) {
+  const int words = (channels + 31) / 32;
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t p = 0; p < pixels; ++p, x += channels, out += words)
+    for (int w = 0; w < words; ++w) {
+      const int n = channels - 32 * w < 32 ? channels - 32 * w : 32;
+      const float* src = x + 32 * w;
+      uint32_t bits;
+      if (n == 32) {
+        const uint32_t lo = _mm512_cmp_ps_mask(_mm512_loadu_ps(src), zero, _CMP_LT_OQ);
+        const uint32_t hi = _mm512_cmp_ps_mask(_mm512_loadu_ps(src + 16), zero, _CMP_LT_OQ);
+        bits = lo | (hi << 16);
+      } else {
+        const __mmask16 m0 = n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
+        const __mmask16 m1 = n > 16 ? __mmask16((1u << (n - 16)) - 1) : __mmask16(0);
+        const uint32_t lo = _mm512_mask_cmp_ps_mask(m0, _mm512_maskz_loadu_ps(m0, src), zero, _CMP_LT_OQ);
+        const uint32_t hi = _mm512_mask_cmp_ps_mask(m1, _mm512_maskz_loadu_ps(m1, src + 16), zero, _CMP_LT_OQ);
+        bits = lo | (hi << 16);
+      }
+      out[w] = bits;
+    }
+}
+
 }  // namespace tfqnn

@@ -59,4 +59,15 @@ void bconv_scalar(BconvArgs* a) {
   }
 }
 
+void quantize_float_scalar(const float* x, int64_t pixels, int channels, uint32_t* out) {
+  const int words = (channels + 31) / 32;
+  for (int64_t p = 0; p < pixels; ++p, x += channels, out += words)
+    for (int w = 0; w < words; ++w) {
+      uint32_t bits = 0;
+      const int n = channels - 32 * w < 32 ? channels - 32 * w : 32;
+      for (int i = 0; i < n; ++i) bits |= uint32_t(x[32 * w + i] < 0.0f) << i;
+      out[w] = bits;
+    }
+}
+
 }  // namespace tfqnn

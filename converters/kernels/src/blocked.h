@@ -135,6 +135,9 @@ void run_blocked(BconvArgs* a) {
   }
   int threads = a->threads < 1 ? 1 : a->threads;
   if (threads > g.out_h) threads = g.out_h;
+  // Starting a thread costs tens of microseconds: only split layers with enough work.
+  const int64_t macs = int64_t(g.out_h) * g.out_w * g.cout * g.k;
+  if (macs < (int64_t(1) << 25)) threads = 1;
   for (int n = 0; n < g.batch; ++n) {
     pad_input(a, n);
     if (threads == 1) {

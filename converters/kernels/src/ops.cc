@@ -27,10 +27,11 @@ constexpr int64_t kMaxOption = 1 << 16;
 struct Path {
   const char* name;
   BconvFn bconv;
+  QuantizeFn quantize_float;
 };
-const Path kScalar{"scalar", bconv_scalar};
-const Path kAvx2{"avx2", bconv_avx2};
-const Path kAvx512{"avx512", bconv_avx512};
+const Path kScalar{"scalar", bconv_scalar, quantize_float_scalar};
+const Path kAvx2{"avx2", bconv_avx2, quantize_float_avx2};
+const Path kAvx512{"avx512", bconv_avx512, quantize_float_avx512};
 
 bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt"); }
 bool cpu_has_avx512() {
@@ -160,10 +161,12 @@ bool per_tensor_quant(const TfLiteTensor* t, float* scale, int32_t* zp) {
 
 struct OptionData {
   std::vector<uint8_t> options;
+  const Path* path = nullptr;
 };
 
 void* init_options(TfLiteContext*, const char* buffer, size_t length) {
   auto* d = new OptionData;
+  d->path = g_path;
   if (buffer != nullptr && length > 0) d->options.assign(buffer, buffer + length);
   return d;
 }
@@ -231,6 +234,11 @@ TfLiteStatus quantize_eval(TfLiteContext* ctx, TfLiteNode* node) {
   float s;
   if (in->type == kTfLiteInt8) per_tensor_quant(in, &s, &zp);
   uint32_t* o = reinterpret_cast<uint32_t*>(out->data.i32);
+  const auto* d = static_cast<const OptionData*>(node->user_data);
+  if (in->type == kTfLiteFloat32 && d != nullptr && d->path != nullptr) {
+    d->path->quantize_float(in->data.f, pixels, c, o);
+    return kTfLiteOk;
+  }
   for (int64_t p = 0; p < pixels; ++p) {
     for (int w = 0; w < words; ++w) {
       uint32_t bits = 0;
@@ -398,7 +406,6 @@ TfLiteStatus pool_eval(TfLiteContext* ctx, TfLiteNode* node) {
 
 // ------------------------------------------------------------------ LceBconv2d
 struct BconvData : OptionData {
-  const Path* path = nullptr;
   BconvGeom g{};
   int64_t channels_in = 0;
   int act = 0;
