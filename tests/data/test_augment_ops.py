@@ -110,6 +110,31 @@ def test_shear_origin_top_left():
     np.testing.assert_array_equal(geometry.shear_y(t(IMG), 0.0).numpy(), IMG)
 
 
+@pytest.mark.parametrize("op, arg, pil_data", [
+    ("shear_x", 0.27, (1, 0.27, 0, 0, 1, 0)),
+    ("shear_x", -0.3, (1, -0.3, 0, 0, 1, 0)),
+    ("shear_y", 0.21, (1, 0, 0, 0.21, 1, 0)),
+    ("translate", 5.0, (1, 0, -5.0, 0, 1, 0)),
+])
+def test_affine_ops_equal_pil_nearest(op, arg, pil_data):
+    wide = RNG.integers(0, 256, (32, 40, 3)).astype(np.uint8)
+    ours = geometry.translate(t(wide), arg, 0) if op == "translate" else getattr(geometry, op)(t(wide), arg)
+    want = pil(wide).transform((40, 32), Image.AFFINE, pil_data, resample=Image.NEAREST)
+    np.testing.assert_array_equal(ours.numpy(), np.asarray(want, np.float32))
+
+
+@pytest.mark.parametrize("degrees", [27.0, -15.0, 7.0])
+def test_rotate_matches_pil(degrees):
+    wide = RNG.integers(0, 256, (32, 40, 3)).astype(np.uint8)
+    near = geometry.rotate(t(wide), degrees).numpy()
+    want = np.asarray(pil(wide).rotate(degrees, resample=Image.NEAREST), np.float32)
+    assert np.mean(np.all(near == want, axis=-1)) >= 0.99  # ties at exactly .5 may round the other way
+    bil = image_ops.to_uint8_range(geometry.rotate(t(wide), degrees, interpolation="BILINEAR")).numpy()
+    want = np.asarray(pil(wide).rotate(degrees, resample=Image.BILINEAR), np.float32)
+    inside = geometry.rotate(tf.ones([32, 40, 1]), degrees, interpolation="BILINEAR").numpy()[..., 0] >= 0.999
+    assert inside.mean() > 0.8 and np.abs(bil - want)[inside].max() <= 1.0  # borders: TF blends with the fill
+
+
 def test_random_resized_crop_boxes_within_bounds():
     scale, ratio = (0.08, 1.0), (3 / 4, 4 / 3)
     for i in range(40):

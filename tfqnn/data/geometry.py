@@ -1,16 +1,18 @@
 """Geometric augmentations on one float32 HWC image: affine maps and RandomResizedCrop.
 
-An affine op is given as the map from an *output* pixel ``(x, y)`` (column, row) to the *input*
-point it samples, as PIL's ``Image.transform(AFFINE)`` and TensorFlow's
-``ImageProjectiveTransformV3`` define it; points outside the image take ``fill`` (a scalar or one
-value per channel). Conventions of the RandAugment ops (Cubuk et al. 2020; torchvision / timm):
+An affine op is given as PIL's ``Image.transform(AFFINE, (a, b, c, d, e, f))`` defines it: the
+output point ``(x, y)`` samples the input point ``(a·x + b·y + c, d·x + e·y + f)`` in continuous
+coordinates whose origin is the top-left *corner* (pixel ``i`` covers ``[i, i + 1)``, its centre is
+``i + 0.5``); TensorFlow's ``ImageProjectiveTransformV3`` works on pixel indices, so the matrix is
+shifted by half a pixel before the call. Points outside the image take ``fill`` (a scalar or one value
+per channel). The RandAugment ops (Cubuk et al. 2020; torchvision and timm both call PIL):
 
-- shear_x(m): input ``(x + m·y, y)``; shear_y(m): input ``(x, y + m·x)`` (origin top-left).
+- shear_x(m): input ``(x + m·y, y)``; shear_y(m): input ``(x, y + m·x)`` (origin top-left corner).
 - translate(dx, dy): the content moves by ``(dx, dy)`` pixels.
-- rotate(θ): counter-clockwise by θ degrees about the image centre ``((W−1)/2, (H−1)/2)``.
+- rotate(θ): counter-clockwise by θ degrees about the image centre ``(W/2, H/2)`` (PIL ``rotate``).
 
-Pixel-centre conventions of PIL and torchvision differ by up to half a pixel for shears; the
-magnitudes are theirs.
+With nearest resampling the results equal PIL's (tests); bilinear ones equal PIL's within one level
+inside the image, while at the border TF blends with ``fill`` where PIL switches to it.
 """
 from __future__ import annotations
 
@@ -23,10 +25,14 @@ import tensorflow as tf  # noqa: E402
 
 def affine(image: tf.Tensor, matrix: list, *, interpolation: str = "NEAREST",
            fill: tf.Tensor | float | tuple = 0.0) -> tf.Tensor:
-    """Resample ``image`` (HWC) with output→input map ``[a0, a1, a2, b0, b1, b2]``:
-    input ``(a0·x + a1·y + a2, b0·x + b1·y + b2)``; outside points are ``fill``."""
+    """Resample ``image`` (HWC) with PIL's output→input map ``[a0, a1, a2, b0, b1, b2]``:
+    input ``(a0·x + a1·y + a2, b0·x + b1·y + b2)`` (continuous coordinates); outside points are ``fill``."""
     fill = tf.cast(tf.convert_to_tensor(fill), image.dtype)
-    coeffs = tf.stack([tf.cast(v, tf.float32) for v in matrix] + [tf.constant(0.0), tf.constant(0.0)])
+    a0, a1, a2, b0, b1, b2 = (tf.cast(v, tf.float32) for v in matrix)
+    # pixel indices: in_idx = A·(out_idx + 0.5) + t − 0.5
+    a2 = a2 + 0.5 * (a0 + a1) - 0.5
+    b2 = b2 + 0.5 * (b0 + b1) - 0.5
+    coeffs = tf.stack([a0, a1, a2, b0, b1, b2, tf.constant(0.0), tf.constant(0.0)])
     shape = tf.shape(image)[:2]
     out = tf.raw_ops.ImageProjectiveTransformV3(
         images=(image - fill)[None], transforms=coeffs[None], output_shape=shape, fill_value=0.0,
@@ -53,7 +59,7 @@ def rotate(image: tf.Tensor, degrees, **kw) -> tf.Tensor:
     c, s = tf.cos(theta), tf.sin(theta)
     h = tf.cast(tf.shape(image)[0], tf.float32)
     w = tf.cast(tf.shape(image)[1], tf.float32)
-    cx, cy = (w - 1.0) / 2.0, (h - 1.0) / 2.0
+    cx, cy = w / 2.0, h / 2.0
     # input = centre + [[c, -s], [s, c]] · (output − centre)
     return affine(image, [c, -s, cx - c * cx + s * cy, s, c, cy - s * cx - c * cy], **kw)
 
