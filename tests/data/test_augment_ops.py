@@ -49,7 +49,7 @@ def pil(x: np.ndarray) -> Image.Image:
 def test_pixel_ops_equal_pil(name, ours, theirs):
     got = ours(t(IMG)).numpy()
     want = np.asarray(theirs(pil(IMG)), np.float32)
-    assert np.max(np.abs(got - want)) <= (1 if name == "grayscale" else 0), name
+    np.testing.assert_array_equal(got, want, err_msg=name)
 
 
 def test_equalize_on_skewed_histogram_equals_pil():
@@ -57,17 +57,17 @@ def test_equalize_on_skewed_histogram_equals_pil():
     np.testing.assert_array_equal(image_ops.equalize(t(skew)).numpy(), np.asarray(ImageOps.equalize(pil(skew)), np.float32))
 
 
-@pytest.mark.parametrize("factor", [0.0, 0.1, 0.5, 1.0, 1.72])
+@pytest.mark.parametrize("factor", [0.0, 0.1, 0.5, 1.0, 1.72, 1.9])
 @pytest.mark.parametrize("name, ours, enhancer", [
     ("brightness", image_ops.brightness, ImageEnhance.Brightness),
     ("color", image_ops.saturation, ImageEnhance.Color),
     ("contrast", image_ops.contrast, ImageEnhance.Contrast),
     ("sharpness", image_ops.sharpness, ImageEnhance.Sharpness),
 ])
-def test_enhance_ops_within_one_level_of_pil(name, ours, enhancer, factor):
+def test_enhance_ops_equal_pil(name, ours, enhancer, factor):
     got = ours(t(IMG), factor).numpy()
     want = np.asarray(enhancer(pil(IMG)).enhance(factor), np.float32)
-    assert np.max(np.abs(got - want)) <= 1.0, (name, factor)  # PIL rounds the grey mean / blend slightly differently
+    np.testing.assert_array_equal(got, want, err_msg=f"{name} {factor}")
 
 
 def test_solarize_add_by_hand():

@@ -4,8 +4,10 @@ The colour / tone ops of RandAugment (Cubuk et al. 2020, Table 1 and its AutoAug
 torchvision's ColorJitter, with the definitions PIL ``ImageOps`` / ``ImageEnhance`` and
 torchvision use on uint8 images:
 
-- blend (``ImageEnhance``): ``degenerate + factor · (image − degenerate)``, clipped to 0..255;
-  brightness: degenerate = 0; color (saturation): the grey image; contrast: the mean grey level;
+- blend (``ImageEnhance``): ``degenerate + factor · (image − degenerate)``, clipped to 0..255 and
+  truncated to an integer (PIL's ``Image.blend``; torchvision's uint8 blend truncates too);
+  brightness: degenerate = 0; color (saturation): the grey image; contrast: the mean grey level
+  (rounded);
   sharpness: the image smoothed by ``[[1,1,1],[1,5,1],[1,1,1]] / 13`` with the border pixels kept.
 - grey = 0.299 R + 0.587 G + 0.114 B (ITU-R 601-2 luma, PIL ``convert("L")``).
 - posterize(bits): keep the ``bits`` most significant bits; solarize(t): ``255 − x`` where
@@ -44,8 +46,8 @@ def to_grayscale(image: tf.Tensor) -> tf.Tensor:
 
 
 def blend(image: tf.Tensor, degenerate: tf.Tensor, factor: tf.Tensor | float) -> tf.Tensor:
-    """``degenerate + factor · (image − degenerate)``, rounded and clipped to 0..255."""
-    return to_uint8_range(degenerate + tf.cast(factor, image.dtype) * (image - degenerate))
+    """``degenerate + factor · (image − degenerate)``, clipped to 0..255 and truncated (PIL ``Image.blend``)."""
+    return tf.floor(tf.clip_by_value(degenerate + tf.cast(factor, image.dtype) * (image - degenerate), 0.0, 255.0))
 
 
 def brightness(image: tf.Tensor, factor: tf.Tensor | float) -> tf.Tensor:
@@ -53,13 +55,13 @@ def brightness(image: tf.Tensor, factor: tf.Tensor | float) -> tf.Tensor:
 
 
 def saturation(image: tf.Tensor, factor: tf.Tensor | float) -> tf.Tensor:
-    """PIL ``ImageEnhance.Color`` / torchvision ``adjust_saturation``."""
-    return blend(image, tf.repeat(grayscale(image), 3, axis=-1), factor)
+    """PIL ``ImageEnhance.Color`` / torchvision ``adjust_saturation``: blend with the (rounded) grey image."""
+    return blend(image, to_grayscale(image), factor)
 
 
 def contrast(image: tf.Tensor, factor: tf.Tensor | float) -> tf.Tensor:
-    """Blend with the mean grey level (PIL ``ImageEnhance.Contrast``)."""
-    mean = tf.reduce_mean(grayscale(image))
+    """Blend with the mean grey level, rounded to an integer (PIL ``ImageEnhance.Contrast``)."""
+    mean = tf.floor(tf.reduce_mean(to_uint8_range(grayscale(image))) + 0.5)
     return blend(image, tf.fill(tf.shape(image), mean), factor)
 
 
