@@ -23,9 +23,10 @@ $(KERNELS): $(wildcard converters/kernels/src/*) converters/kernels/build.py | $
 # The kernel tests once under AddressSanitizer (instrumented library, libasan preloaded).
 asan: $(STAMP)
 	$(BIN)/python -m converters.kernels.build --asan
-	LD_PRELOAD=$$($${CXX:-g++} -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 \
-	TFQNN_KERNELS_LIB=converters/kernels/build/asan/libtfqnn_lce.so \
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/converters/test_x86_kernels.py
+	LD_PRELOAD="$$($${CXX:-g++} -print-file-name=libasan.so) $$($${CXX:-g++} -print-file-name=libstdc++.so.6)" \
+	ASAN_OPTIONS=detect_leaks=0 TFQNN_KERNELS_LIB=converters/kernels/build/asan/libtfqnn_lce.so \
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/converters/test_x86_kernels.py \
+	tests/converters/test_x86_kernels_fuzz.py
 
 demo: setup
 	$(BIN)/python benchmarks/demo.py --out benchmarks/results/demo.txt
