@@ -84,6 +84,18 @@ def test_hue_shift_of_pure_red():
     np.testing.assert_array_equal(image_ops.hue(tf.constant(red), 0.0).numpy(), red)
 
 
+@pytest.mark.parametrize("delta", [0.1, 0.5])
+def test_hue_close_to_torchvision_pil_path(delta):
+    # torchvision adjust_hue on a PIL image: PIL HSV (8-bit H, S, V), H += uint8(delta·255) mod 256, back to RGB;
+    # its 8-bit HSV round trip is lossy, ours is float, so only closeness is expected
+    big = RNG.integers(0, 256, (32, 32, 3)).astype(np.uint8)
+    h, s_, v = pil(big).convert("HSV").split()
+    shifted = (np.asarray(h, np.uint16) + int(delta * 255)) % 256
+    want = np.asarray(Image.merge("HSV", (Image.fromarray(shifted.astype(np.uint8), "L"), s_, v)).convert("RGB"), np.float32)
+    diff = np.abs(image_ops.hue(t(big), delta).numpy() - want)
+    assert diff.mean() < 2.5 and np.percentile(diff, 99) <= 12
+
+
 # ----------------------------------------------------------------------------- geometry by hand
 
 def test_rotate_zero_is_identity_and_90_is_rot90():
