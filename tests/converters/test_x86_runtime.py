@@ -62,3 +62,23 @@ def test_flatbuffer_model_tfqnn_matches_lce_on_converted_model(lce_fb):
     x = np.random.default_rng(0).uniform(0, 255, (3, *FlatbufferModel(lce_fb).input_shape[1:])).astype(np.float32)
     ours = FlatbufferModel(lce_fb, runtime="tfqnn").predict(x)
     np.testing.assert_allclose(ours, FlatbufferModel(lce_fb, runtime="lce").predict(x), rtol=1e-5, atol=1e-4)
+
+
+def test_missing_library_reports_unavailable_and_bench_falls_back(lce_file, capsys, monkeypatch, tmp_path):
+    from converters.kernels import status
+
+    monkeypatch.setenv("TFQNN_KERNELS_LIB", str(tmp_path / "nope.so"))
+    st = status()
+    assert not st.available and "could not be loaded" in st.reason
+    assert bench_main([str(lce_file), "--runs", "1", "--warmup", "0"]) == 0
+    out, err = capsys.readouterr()
+    assert "runtime:  lce" in out and err.count("note:") == 1
+
+
+def test_build_without_compiler_fails_cleanly(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(kbuild, "compiler", lambda: None)
+    with pytest.raises(kbuild.BuildError, match=r"no C\+\+ compiler"):
+        kbuild.build(tmp_path / "lib.so")
+    assert kbuild.main(["--out", str(tmp_path / "lib.so")]) == 1
+    assert "not built: no C++ compiler" in capsys.readouterr().err
+    assert not (tmp_path / "lib.so").exists()
