@@ -15,8 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from converters import flatbuffer as fbuf
-from converters.runtime import FlatbufferModel, choose_runtime, load_flatbuffer
-from tfqnn.errors import DataError, RuntimeInputError
+from converters.runtime import FlatbufferModel, choose_runtime, io_specs, load_flatbuffer
+from tfqnn.errors import DataError, ModelFileError, RuntimeInputError
 
 PROGRESS_MIN_ITEMS = 20  # below this, no progress bar
 
@@ -166,8 +166,17 @@ def benchmark(
         raise RuntimeInputError(f"thread counts must be >= 1, got {list(threads)}")
     if batch_size < 1:
         raise RuntimeInputError(f"batch size must be >= 1, got {batch_size}")
+    if data is not None:  # load and check the images before building an interpreter: a mismatch fails fast
+        x, y, split = load_test_split(data, max_examples)
+        want = tuple(io_specs(raw)[0].shape[1:])
+        if tuple(x.shape[1:]) != want:
+            raise RuntimeInputError(f"{data} {split} images have shape {tuple(x.shape[1:])} but {name} expects {want}")
     note = ""
     if runtime is None:
+        unknown = fbuf.unknown_custom_ops(raw, fbuf.LCE_CUSTOM_OPS)
+        if unknown:  # before choose_runtime, whose kernel smoke test would print interpreter lines
+            raise ModelFileError(f"{name} uses custom op(s) {', '.join(unknown)} that no runtime here implements "
+                                 f"(lce, tfqnn, tflite)")
         runtime, note = choose_runtime(raw)
     first = FlatbufferModel(raw, num_threads=int(threads[0]), runtime=runtime, name=name)
     flags = first.flags.to_dict()
@@ -183,11 +192,6 @@ def benchmark(
         ops=fbuf.op_histogram(raw),
         runtime_note=note,
     )
-    if data is not None:  # load and check the images before timing, so a mismatch fails fast
-        x, y, split = load_test_split(data, max_examples)
-        want = tuple(first.input_shape[1:])
-        if tuple(x.shape[1:]) != want:
-            raise RuntimeInputError(f"{data} {split} images have shape {tuple(x.shape[1:])} but {name} expects {want}")
     for n in threads:
         fb = first if int(n) == first.flags.num_threads else FlatbufferModel(raw, num_threads=int(n), runtime=runtime, name=name)
         result.latency.append(time_model(fb, runs=runs, warmup=warmup, batch_size=batch_size, progress=progress))

@@ -31,9 +31,9 @@ def write_config(folder: Path, replace: dict[str, str] | None = None, append: st
     return config
 
 
-def one_error_line(capsys, rc: int, *names: str) -> str:
+def one_error_line(capfd, rc: int, *names: str) -> str:
     """Assert exit code 2 and exactly one ``error:`` line on stderr containing every one of ``names``."""
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert rc == 2, f"exit code {rc}, stderr: {err}"
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), err
@@ -50,9 +50,9 @@ def snapshot(folder: Path) -> dict[str, str]:
     }
 
 
-def refused(capsys, folder: Path, main: Callable[[list[str]], int], argv: list, *names: str) -> str:
+def refused(capfd, folder: Path, main: Callable[[list[str]], int], argv: list, *names: str) -> str:
     """Run ``main(argv)``: it must fail with one line naming ``names`` and leave ``folder`` as it was."""
     before = snapshot(folder)
-    line = one_error_line(capsys, main([str(a) for a in argv]), *names)
+    line = one_error_line(capfd, main([str(a) for a in argv]), *names)
     assert snapshot(folder) == before, "the failed command changed files"
     return line

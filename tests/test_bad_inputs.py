@@ -88,16 +88,16 @@ TRAIN_CASES: dict[str, tuple[dict[str, str], str, list[str], tuple[str, ...]]] =
 
 
 @pytest.mark.parametrize("case", list(TRAIN_CASES))
-def test_train_refuses_bad_config(tmp_path, capsys, case):
+def test_train_refuses_bad_config(tmp_path, capfd, case):
     replace, append, overrides, names = TRAIN_CASES[case]
     config = write_config(tmp_path, replace, append)
     names = tuple(str(config) if n == "CONFIG" else n for n in names)
-    refused(capsys, tmp_path, train_main, [config, *overrides], *names)
+    refused(capfd, tmp_path, train_main, [config, *overrides], *names)
     assert not (tmp_path / "run").exists()
 
 
-def test_train_missing_config_file(tmp_path, capsys):
-    refused(capsys, tmp_path, train_main, [tmp_path / "missing.yaml"], "missing.yaml", "does not exist")
+def test_train_missing_config_file(tmp_path, capfd):
+    refused(capfd, tmp_path, train_main, [tmp_path / "missing.yaml"], "missing.yaml", "does not exist")
 
 
 @pytest.fixture
@@ -115,14 +115,14 @@ def data_dir(tmp_path, monkeypatch) -> Path:
     packed.clear_memory_cache()
 
 
-def test_train_dataset_not_found(tmp_path, capsys, data_dir):
+def test_train_dataset_not_found(tmp_path, capfd, data_dir):
     config = write_config(tmp_path)
-    refused(capsys, tmp_path, train_main, [config], "'cifar10'", "TFQNN_DATA_DIR")
+    refused(capfd, tmp_path, train_main, [config], "'cifar10'", "TFQNN_DATA_DIR")
     assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
-def test_train_corrupt_npz(tmp_path, capsys, data_dir, damage):
+def test_train_corrupt_npz(tmp_path, capfd, data_dir, damage):
     npz = data_dir / "cifar10_jpeg.npz"
     if damage == "garbage":
         npz.write_bytes(b"this is not an npz archive" * 10)
@@ -134,16 +134,16 @@ def test_train_corrupt_npz(tmp_path, capsys, data_dir, damage):
         with open(source, "rb") as fh:
             npz.write_bytes(fh.read(1 << 16))
     config = write_config(tmp_path)
-    refused(capsys, tmp_path, train_main, [config], str(npz))
+    refused(capfd, tmp_path, train_main, [config], str(npz))
     assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow
-def test_train_nan_loss_writes_no_model(tmp_path, capsys):
+def test_train_nan_loss_writes_no_model(tmp_path, capfd):
     config = write_config(tmp_path)
     rc = train_main([str(config), "training.optimizer.learning_rate=1e30", "training.schedule.name=constant",
                      "training.epochs=2"])
-    one_error_line(capsys, rc, "NaN", "'tiny'", "training.optimizer.learning_rate")
+    one_error_line(capfd, rc, "NaN", "'tiny'", "training.optimizer.learning_rate")
     run = tmp_path / "run"
     assert not (run / "model.keras").exists()
     assert not list(run.rglob("*.tmp*")), "temporary files left behind"
@@ -175,76 +175,76 @@ FILE_CASES = {  # id → (CLI, file key of the ``files`` fixture, what the messa
 
 
 @pytest.mark.parametrize("case", list(FILE_CASES))
-def test_cli_refuses_bad_file(files, capsys, case):
+def test_cli_refuses_bad_file(files, capfd, case):
     cli, key, message = FILE_CASES[case]
     main, args = CLIS[cli]
-    refused(capsys, files["model"].parent, main, [files[key], *args], files[key].name, message)
+    refused(capfd, files["model"].parent, main, [files[key], *args], files[key].name, message)
 
 
-def test_eval_unknown_dataset_is_named_before_loading(files, capsys):
-    refused(capsys, files["model"].parent, eval_main, [files["notes"], "--data", "imagenet3"], "'imagenet3'")
+def test_eval_unknown_dataset_is_named_before_loading(files, capfd):
+    refused(capfd, files["model"].parent, eval_main, [files["notes"], "--data", "imagenet3"], "'imagenet3'")
 
 
-def test_eval_needs_data_option(files, capsys):
-    refused(capsys, files["model"].parent, eval_main, [files["model"]], "--data")
+def test_eval_needs_data_option(files, capfd):
+    refused(capfd, files["model"].parent, eval_main, [files["model"]], "--data")
 
 
 # --------------------------------------------------------------------------- tfqnn-convert
-def test_convert_unknown_target(files, capsys):
-    refused(capsys, files["model"].parent, convert_main, [files["model"], "--target", "fp4"], "'fp4'", "float", "lce")
+def test_convert_unknown_target(files, capfd):
+    refused(capfd, files["model"].parent, convert_main, [files["model"], "--target", "fp4"], "'fp4'", "float", "lce")
 
 
-def test_convert_keeps_an_existing_output(files, tmp_path, capsys):
+def test_convert_keeps_an_existing_output(files, tmp_path, capfd):
     out = tmp_path / "taken.tflite"
     out.write_bytes(b"keep me")
-    refused(capsys, tmp_path, convert_main, [files["model"], "--target", "float", "-o", out], str(out), "--overwrite")
+    refused(capfd, tmp_path, convert_main, [files["model"], "--target", "float", "-o", out], str(out), "--overwrite")
     assert convert_main([str(files["model"]), "--target", "float", "-o", str(out), "--overwrite"]) == 0
     assert out.read_bytes()[4:8] == b"TFL3" and sorted(p.name for p in tmp_path.iterdir()) == ["taken.tflite"]
-    capsys.readouterr()
+    capfd.readouterr()
 
 
 @pytest.mark.parametrize("where", ["below-a-file", "is-a-folder"])
-def test_convert_unwritable_output(files, tmp_path, capsys, where):
+def test_convert_unwritable_output(files, tmp_path, capfd, where):
     blocker = tmp_path / "afile"
     blocker.write_text("a regular file")
     (tmp_path / "out.tflite").mkdir()
     out = blocker / "out.tflite" if where == "below-a-file" else tmp_path / "out.tflite"
-    refused(capsys, tmp_path, convert_main, [files["model"], "--target", "float", "-o", out],
+    refused(capfd, tmp_path, convert_main, [files["model"], "--target", "float", "-o", out],
             "afile" if where == "below-a-file" else "out.tflite")
 
 
-def test_convert_int8_without_calibration_data(files, tmp_path, capsys):
+def test_convert_int8_without_calibration_data(files, tmp_path, capfd):
     out = tmp_path / "m.tflite"
-    refused(capsys, tmp_path, convert_main, [files["model"], "--target", "int8", "-o", out], "--data", "config.yaml")
+    refused(capfd, tmp_path, convert_main, [files["model"], "--target", "int8", "-o", out], "--data", "config.yaml")
 
 
-def test_convert_int8_unknown_dataset(files, tmp_path, capsys):
+def test_convert_int8_unknown_dataset(files, tmp_path, capfd):
     out = tmp_path / "m.tflite"
-    refused(capsys, tmp_path, convert_main, [files["model"], "--target", "int8", "--data", "cifar11", "-o", out],
+    refused(capfd, tmp_path, convert_main, [files["model"], "--target", "int8", "--data", "cifar11", "-o", out],
             "'cifar11'")
 
 
 # --------------------------------------------------------------------------- tfqnn-bench
-def test_bench_lce_ops_in_the_plain_tflite_runtime(files, capsys):
-    refused(capsys, files["model"].parent, bench_main, [files["lce"], "--runtime", "tflite", "--runs", "1"],
+def test_bench_lce_ops_in_the_plain_tflite_runtime(files, capfd):
+    refused(capfd, files["model"].parent, bench_main, [files["lce"], "--runtime", "tflite", "--runs", "1"],
             "lce.tflite", "LceBconv2d", "--runtime")
 
 
-def test_bench_dataset_with_the_wrong_image_shape(files, capsys):
-    line = refused(capsys, files["model"].parent, bench_main,
+def test_bench_dataset_with_the_wrong_image_shape(files, capfd):
+    line = refused(capfd, files["model"].parent, bench_main,
                    [files["model_fb"], "--data", "cifar10", "--max-examples", "4", "--runs", "1", "--warmup", "0"],
                    "cifar10", "(32, 32, 3)", "(8, 8, 3)")
     assert "model.tflite" in line
 
 
-def test_bench_unknown_dataset(files, capsys):
-    refused(capsys, files["model"].parent, bench_main, [files["model_fb"], "--data", "cifar11", "--runs", "1"], "'cifar11'")
+def test_bench_unknown_dataset(files, capfd):
+    refused(capfd, files["model"].parent, bench_main, [files["model_fb"], "--data", "cifar11", "--runs", "1"], "'cifar11'")
 
 
 @pytest.mark.parametrize("option, value", [("--threads", "1,x"), ("--threads", "0"), ("--threads", ""),
                                            ("--threads", "2,-1"), ("--runs", "0"), ("--batch-size", "-3")])
-def test_bench_bad_numbers(files, capsys, option, value):
-    refused(capsys, files["model"].parent, bench_main, [files["model_fb"], option, value], option, repr(value)[1:-1])
+def test_bench_bad_numbers(files, capfd, option, value):
+    refused(capfd, files["model"].parent, bench_main, [files["model_fb"], option, value], option, repr(value)[1:-1])
 
 
 # --------------------------------------------------------------------------- Python API

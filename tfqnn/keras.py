@@ -6,7 +6,7 @@ larq 0.14 and TF-MOT 0.8.1 only work with Keras 2; TensorFlow 2.21 uses Keras 3 
 
 TensorFlow's C++ runtime prints start-up lines (oneDNN, CUDA probing) on stderr before its
 logging is configured, so ``TF_CPP_MIN_LOG_LEVEL`` cannot silence them; they are hidden while
-TensorFlow is imported here. Set ``TFQNN_QUIET_IMPORT=0`` to see them.
+TensorFlow is imported and the devices are probed here. Set ``TFQNN_QUIET_IMPORT=0`` to see them.
 """
 from __future__ import annotations
 
@@ -43,5 +43,9 @@ def _quiet_stderr_fd() -> Iterator[None]:
 with _quiet_stderr_fd():
     import tensorflow as _tf  # noqa: F401,E402
     import tf_keras as keras  # noqa: E402
+
+    # The CUDA probe ("failed call to cuInit" on a machine without GPU) runs at the first device
+    # query; do it here so it is hidden too and a CLI error stays one line on stderr.
+    _tf.config.list_physical_devices("GPU")
 
 __all__ = ["keras"]
