@@ -172,6 +172,10 @@ def test_frozen_gates_give_batch_independent_outputs_equal_to_the_compressed_mod
     for name in ("stage1_block2_gate", "stage3_block1_gate"):
         model.get_layer(name).discarded_ema.assign(1.0)
     frozen = freeze_gates(model)
+    gamma = frozen.get_layer("stage3_block2_bn1").get_weights()[0]  # reads pad + 0·F of res3.0: 0-15, 48-63 dead
+    np.testing.assert_array_equal(gamma[:16], 0.0)
+    np.testing.assert_array_equal(gamma[48:], 0.0)
+    assert np.all(gamma[16:48] != 0.0)
     assert [g.frozen for g in frozen.layers if isinstance(g, EpsilonGate)] == [1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0]
     with pytest.raises(ConfigError, match="frozen"):
         EpsilonGate(frozen=0.5)

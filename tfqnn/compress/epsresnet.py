@@ -32,7 +32,7 @@ import numpy as np
 from tfqnn.keras import keras
 
 from tfqnn.errors import ConfigError
-from tfqnn.layers.epsilon_gate import gate_layers
+from tfqnn.layers.epsilon_gate import EpsilonGate, gate_layers
 from tfqnn.layers.normalization import Normalize
 from tfqnn.layers.shortcut import ZeroPadShortcut
 from tfqnn.models.epsresnet import IMAGENET_DEFS, epsresnet_cifar, epsresnet_imagenet
@@ -142,9 +142,11 @@ def _trainable(model: keras.Model) -> int:
 def _zero_channels(layer: keras.layers.Layer, zero: dict[str, set[int]]) -> set[int]:
     """Channels of ``layer``'s output that are structurally zero, given its inputs' zero channels.
 
-    Tracked through the zero-pad shortcut (padding adds zeros, pooling keeps them) and ``Add``
-    (zero only where every input is); any other layer ends the tracking.
+    Tracked through the zero-pad shortcut (padding adds zeros, pooling keeps them), a gate frozen
+    at 0 (all zeros) and ``Add`` (zero only where every input is); any other layer ends the tracking.
     """
+    if isinstance(layer, EpsilonGate) and layer.frozen == 0.0:
+        return set(range(int(layer.output_shape[-1])))
     inbound = layer.inbound_nodes[0].inbound_layers if layer.inbound_nodes else []
     sources = [zero.get(src.name, set()) for src in (inbound if isinstance(inbound, list) else [inbound])]
     if isinstance(layer, ZeroPadShortcut):
@@ -179,11 +181,13 @@ def neutralise_padded_bn_channels(model: keras.Model) -> list[str]:
     return changed
 
 
-def freeze_gates(model: keras.Model, threshold: float = DISCARD_THRESHOLD) -> keras.Model:
+def freeze_gates(model: keras.Model, threshold: float = DISCARD_THRESHOLD,
+                 neutralise_dead_channels: bool = True) -> keras.Model:
     """A copy of a gated ε-ResNet whose gates are constants: 0 for discarded blocks, else 1 (spec §h.1).
 
     The export form of the *uncompressed* gated model: it still computes every block, but no
     longer depends on the batch (a batch-1 interpreter would otherwise gate per image).
+    ``neutralise_dead_channels``: step 5 of the module docstring, as for the compressed model.
     """
     gates = gate_layers(model)
     if not gates:
@@ -198,6 +202,8 @@ def freeze_gates(model: keras.Model, threshold: float = DISCARD_THRESHOLD) -> ke
 
     frozen = keras.models.clone_model(model, clone_function=clone)
     frozen.set_weights(model.get_weights())
+    if neutralise_dead_channels:
+        neutralise_padded_bn_channels(frozen)
     return frozen
 
 
