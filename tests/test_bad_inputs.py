@@ -166,6 +166,7 @@ FILE_CASES = {  # id → (CLI, file key of the ``files`` fixture, what the messa
     "score-flatbuffer": ("score", "model_fb", "not a Keras model"),
     "convert-missing": ("convert", "missing_keras", "does not exist"),
     "convert-truncated": ("convert", "cut", "corrupt"),
+    "convert-text": ("convert", "notes", "not a Keras model"),
     "bench-missing": ("bench", "missing_fb", "does not exist"),
     "bench-text": ("bench", "notes_fb", "not a TFLite flatbuffer"),
     "bench-truncated": ("bench", "cut_fb", "truncated or corrupt"),
