@@ -194,3 +194,28 @@ def is_qat_model(model: Any) -> bool:
         ):
             return True
     return False
+
+
+def float_ops_inside(data: bytes) -> list[str]:
+    """Ops strictly between the first QUANTIZE and the last DEQUANTIZE that read or write float32.
+
+    Stricter than :func:`check_all_integer`: a float ``DEQUANTIZE`` → ``QUANTIZE`` round trip in the
+    middle of the graph counts too. Without a QUANTIZE/DEQUANTIZE pair every float op counts.
+    """
+    from converters import flatbuffer as fbuf
+
+    ops = fbuf.op_list(data)
+    names = [op.name for op in ops]
+    if "QUANTIZE" in names and "DEQUANTIZE" in names:
+        ops = ops[names.index("QUANTIZE") + 1:len(names) - 1 - names[::-1].index("DEQUANTIZE")]
+    return [op.name for op in ops if "FLOAT32" in op.inputs + op.outputs]
+
+
+def check_int8_window(model: Any, data: bytes) -> None:
+    """Raise :class:`ConversionError` if :func:`float_ops_inside` finds any float op in ``data``."""
+    inside = float_ops_inside(data)
+    if inside:
+        raise ConversionError(
+            f"model '{model.name}' is not all-int8: float op(s) {', '.join(inside)} between the first QUANTIZE "
+            f"and the last DEQUANTIZE"
+        )

@@ -133,6 +133,30 @@ def _ema_range_vars(model: keras.Model) -> dict[str, list[tuple[str, Any, Any]]]
     return found
 
 
+def snap_range(lo: float, hi: float, num_bits: int = 8, mantissa_bits: int = 11) -> tuple[float, float]:
+    """Widen ``[lo, hi]`` so its step ``S = (hi − lo)/(2^b − 1)`` has ``mantissa_bits`` significant bits
+    and ``lo = −Z·S`` for an integer zero point ``Z`` (Jacob et al. 2018, eq. 1 and §2.1).
+
+    Used for the model-input range: the TFLite converter derives the input scale twice (from the
+    fake-quant range and from its own calibration); when the two float computations differ in the
+    last bit it inserts a float DEQUANTIZE → QUANTIZE pair after the input. With a short-mantissa
+    step both computations are exact, so they agree. Widens by under ``2^-mantissa_bits`` relative when
+    ``lo = 0`` (raw pixels), else by at most about one step (the integer zero point).
+    """
+    levels = 2**num_bits - 1
+    lo, hi = min(0.0, float(lo)), max(0.0, float(hi))
+    if hi - lo <= 0.0:
+        return lo, hi
+    scale = (hi - lo) / levels
+    grid = 2.0 ** (np.floor(np.log2(scale)) - (mantissa_bits - 1))
+    step = np.ceil(scale / grid) * grid
+    while True:
+        zero_point = np.ceil(-lo / step)  # lo' = −Z·S ≤ lo
+        if (levels - zero_point) * step >= hi:
+            return float(-zero_point * step), float((levels - zero_point) * step)
+        step += grid
+
+
 def calibrate_ranges(qat_model: keras.Model, float_model: keras.Model, batches: Iterable[np.ndarray]) -> int:
     """Set the QAT model's activation ranges from the float model's activations on ``batches``.
 
@@ -182,6 +206,25 @@ def calibrate_ranges(qat_model: keras.Model, float_model: keras.Model, batches: 
             for where, vmin, vmax in rows:
                 if (name, where) in ranges:
                     lo, hi = ranges[(name, where)]
+                    if name == _INPUT:
+                        lo, hi = snap_range(lo, hi)
                     vmin.assign(np.full(vmin.shape, lo, np.float32))
                     vmax.assign(np.full(vmax.shape, hi, np.float32))
     return count
+
+
+def is_rexnet(model: keras.Model) -> bool:
+    """True for a float ReXNet / ReXNet-lite (it has a :class:`PartialResidualAdd` or :class:`SEScale`)."""
+    return any(isinstance(layer, (PartialResidualAdd, SEScale)) for layer in model.layers)
+
+
+def int8_qat_model(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> keras.Model:
+    """The calibrated QAT model ``tfqnn-convert --target int8`` converts for a float ReXNet.
+
+    :func:`quantize_rexnet`, then :func:`calibrate_ranges` on ``images`` (raw model inputs) in
+    batches of ``batch_size``; the TFLite converter then emits an all-int8 graph.
+    """
+    images = np.asarray(images, np.float32)
+    qat = quantize_rexnet(model)
+    calibrate_ranges(qat, model, [images[i:i + batch_size] for i in range(0, len(images), batch_size)])
+    return qat
