@@ -281,6 +281,7 @@ def converted():
     return out
 
 
+@pytest.mark.slow
 def test_converted_models_use_the_expected_lce_ops(converted):
     hist = {name: h for name, (_, _, h) in converted.items()}
     assert hist["grid"]["LceBconv2d"] == 11 and hist["grid"].get("LceBMaxPool2d") == 1, hist["grid"]
@@ -288,6 +289,7 @@ def test_converted_models_use_the_expected_lce_ops(converted):
     assert hist["ern_w1a2"]["LceBconv2d"] >= 16  # every w1a2 conv = 2 bit-plane bconvs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(BUILDERS))
 def test_converted_models_bit_exact(name, converted, path):
     fb, x, _ = converted[name]
