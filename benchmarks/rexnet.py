@@ -24,10 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def _float_ops(fb: bytes) -> list[str]:
-    from converters.flatbuffer import op_list
+    from converters.diagnose import float_ops_inside
 
-    return sorted({op.name for op in op_list(fb) if op.name not in ("QUANTIZE", "DEQUANTIZE")
-                   and "FLOAT32" in op.inputs + op.outputs})
+    return float_ops_inside(fb)
 
 
 def _rexnet_int8(model, calib: np.ndarray) -> bytes:
@@ -56,9 +55,12 @@ def compare(size: int, runs: int, calib_n: int) -> list[str]:
     from converters.tflite import convert
     from tfqnn.metrics import count_macs, count_params
 
+    # Pixels 0..255 for every model (ReXNet and EfficientNet normalise inside; MobileNetV2 expects
+    # [-1, 1] but only cost is measured here, and its int8 ranges come from these same images).
     calib = np.random.default_rng(0).uniform(0, 255, (calib_n, size, size, 3)).astype(np.float32)
     rows = []
     for name, model, is_rexnet in _models(size):
+        print(f"[{name}] converting float + int8, then timing {runs} runs each ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         fb_float = convert(model, "float")
         fb_int8 = _rexnet_int8(model, calib) if is_rexnet else convert(model, "int8", representative_data=calib,
@@ -88,26 +90,51 @@ def compare(size: int, runs: int, calib_n: int) -> list[str]:
     return out
 
 
-def all_variants(size: int) -> list[str]:
+def _hist_text(fb: bytes) -> str:
+    from converters.flatbuffer import op_histogram
+
+    return " ".join(f"{k}:{v}" for k, v in op_histogram(fb).items())
+
+
+def all_variants(size: int, only: list[str] | None = None) -> list[str]:
     from tfqnn.keras import keras
     import tfqnn
+    from tfqnn.errors import TfqnnError
+    from converters.diagnose import float_ops_inside
+    from converters.runtime import FlatbufferModel
     from converters.tflite import convert
 
     calib = np.random.default_rng(1).uniform(0, 255, (4, size, size, 3)).astype(np.float32)
-    out = ["", f"every variant, {size}x{size} input, float and TF-MOT QAT int8:", "",
-           "| variant | float size (B) | int8 size (B) | float ops left in int8 | convert s |", "|---|---|---|---|---|"]
-    for name in tfqnn.list_models(family="rexnet"):
-        if name in ("rexnet", "rexnet_lite"):
-            continue
+    names = [n for n in tfqnn.list_models(family="rexnet") if n not in ("rexnet", "rexnet_lite")]
+    names = [n for n in names if not only or n in only]
+    out = ["", f"every variant, {size}x{size} input (1000 classes), float and TF-MOT QAT int8 "
+           f"(quantize_rexnet + calibrate_ranges on 4 uniform-random images):", "",
+           "| variant | trainable params | float size (B) | int8 size (B) | int8/float | float max abs err vs Keras | "
+           "float ops between first QUANTIZE and last DEQUANTIZE | convert s |", "|---|---|---|---|---|---|---|---|"]
+    hists = ["", "int8 op histograms (execution order of first use):", ""]
+    for i, name in enumerate(names, 1):
+        print(f"[{i}/{len(names)}] {name} ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         model = tfqnn.build_model(name, input_shape=(size, size, 3))
-        fb_float = convert(model, "float")
-        fb_int8 = _rexnet_int8(model, calib)
-        out.append(f"| {name} | {len(fb_float):,} | {len(fb_int8):,} | {', '.join(_float_ops(fb_int8)) or 'none'} | "
-                   f"{time.perf_counter() - t0:.0f} |")
+        from tfqnn.metrics import count_params
+
+        params = count_params(model).trainable
+        try:
+            fb_float = convert(model, "float")
+            err = float(np.abs(FlatbufferModel(fb_float).predict(calib) - model.predict(calib, verbose=0)).max())
+            fb_int8 = _rexnet_int8(model, calib)
+        except TfqnnError as exc:  # record the failure, keep going
+            out.append(f"| {name} | {params:,} | FAILED: {exc} | | | | | {time.perf_counter() - t0:.0f} |")
+            print(out[-1], file=sys.stderr, flush=True)
+            keras.backend.clear_session()
+            continue
+        inside = float_ops_inside(fb_int8)  # converters.diagnose: float ops between first QUANTIZE and last DEQUANTIZE
+        out.append(f"| {name} | {params:,} | {len(fb_float):,} | {len(fb_int8):,} | {len(fb_int8) / len(fb_float):.3f} | "
+                   f"{err:.2g} | {', '.join(inside) or 'none'} | {time.perf_counter() - t0:.0f} |")
+        hists.append(f"- {name}: {_hist_text(fb_int8)}")
         print(out[-1], file=sys.stderr, flush=True)
         keras.backend.clear_session()
-    return out
+    return out + hists
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibration", type=int, default=8, help="calibration images for int8")
     p.add_argument("--variants", action="store_true", help="also convert every registered variant")
     p.add_argument("--variant-size", type=int, default=64)
+    p.add_argument("--only", nargs="*", help="with --variants: just these registered names")
     p.add_argument("--skip-compare", action="store_true")
     p.add_argument("--out", help="write the report here (benchmarks/results/rexnet_*.txt)")
     args = p.parse_args(argv)
@@ -126,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_compare:
         lines += compare(args.size, args.runs, args.calibration)
     if args.variants:
-        lines += all_variants(args.variant_size)
+        lines += all_variants(args.variant_size, args.only)
     lines.append(f"\nwall time {time.perf_counter() - t0:.0f} s")
     report = "\n".join(lines) + "\n"
     print(report)
