@@ -1,12 +1,13 @@
 """EC2T deployment benchmark: size and latency of one ternary MicroNet exported three ways, side by side.
 
-float TFLite (T baked in, float32), int8 "merged" (one conv, smaller centroid rounded) and int8
-"split" (two convs with exact {0, c} kernels), all from the same Keras model in one run; prints the
-ratios, the flatbuffer sizes next to the theoretical 2-bit / entropy-coded sizes, and the MicroNet
+float TFLite (T baked in, float32), int8 "merged" (one conv, smaller centroid rounded), int8
+"split" (two convs with exact {0, c} kernels) and the same two as INT4 weight tensors
+(``converters.ternary_int4``), all from the same Keras model in one run; prints the ratios, the
+top-1 of every flatbuffer next to the Keras model's (``--data``), the flatbuffer sizes next to the theoretical 2-bit / entropy-coded sizes, and the MicroNet
 score. With ``--sweep runs/micronet_cifar10_cpu`` it also copies the recorded λ-sweep CSV and plots
 accuracy vs sparsity vs score into ``benchmarks/results/``.
 
-    flock /tmp/tfqnn-heavy.lock .venv/bin/python benchmarks/ec2t.py [--model runs/micronet_cifar10_cpu/ec2t.keras]
+    flock /tmp/tfqnn-heavy.lock .venv/bin/python benchmarks/ec2t.py [--model runs/micronet_cifar10_cpu/ec2t.keras --data cifar10]
 """
 from __future__ import annotations
 
@@ -68,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="a saved ternary model (default: tiny MicroNet, EC2T-initialised random weights)")
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--sweep", help="run dir of configs/ec2t/micronet_cifar10_cpu.yaml to plot")
+    parser.add_argument("--data", help="dataset: calibration from its training split (default: random images) and top-1 "
+                        "on its test split")
+    parser.add_argument("--max-eval", type=int, default=2000, help="test images for the top-1 column (2000)")
+    parser.add_argument("--calibration", type=int, default=32, help="calibration images (32)")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -77,27 +82,46 @@ def main(argv: list[str] | None = None) -> int:
     from converters import ternary as ct
     from converters.benchmark import time_model
     from converters.runtime import FlatbufferModel
+    from converters.ternary_int4 import convert_int4
     from converters.tflite import convert
 
     print("command: " + " ".join([Path(sys.executable).name, *sys.argv]))
     model = _model(args.model)
-    calib = np.random.default_rng(0).uniform(0, 255, size=(32, *model.input_shape[1:])).astype("float32")
+    x_test = y_test = None
+    if args.data:
+        from tfqnn import data as tdata
+
+        info = tdata.info(args.data)
+        calib = tdata.load_arrays(args.data, info.train_split, max_examples=args.calibration)[0].astype("float32")
+        x_test, y_test = tdata.load_arrays(args.data, info.test_split, max_examples=args.max_eval)
+        x_test = x_test.astype("float32")
+        keras_top1 = float((np.argmax(model.predict(x_test, batch_size=250, verbose=0), 1) == y_test).mean())
+        print(f"calibration: first {len(calib)} {args.data} training images; Keras ternary model top-1 on the first "
+              f"{len(x_test)} test images: {keras_top1:.4f}")
+    else:
+        calib = np.random.default_rng(0).uniform(0, 255, size=(args.calibration, *model.input_shape[1:])).astype("float32")
     variants = {
         "float (merged)": convert(ct.export_model(model, "merged"), "float"),
         "int8 merged": ct.convert_int8(model, calib, "merged"),
         "int8 split": ct.convert_int8(model, calib, "split"),
+        "INT4 merged": convert_int4(model, calib, "merged"),
+        "INT4 split": convert_int4(model, calib, "split"),
     }
     base = None
-    print(f"\n{'variant':<16}{'bytes':>10}{'size ratio':>12}{'median ms':>11}{'latency ratio':>15}  {'exact ternary kernels'}")
+    print(f"\n{'variant':<16}{'bytes':>10}{'size ratio':>12}{'median ms':>11}{'latency ratio':>15}{'top-1':>8}  {'exact ternary kernels'}")
     for name, fb in variants.items():
-        lat = time_model(FlatbufferModel(fb, num_threads=1, runtime="tflite"), runs=args.runs, warmup=10, progress=False)
+        runner = FlatbufferModel(fb, num_threads=1, runtime="tflite")
+        lat = time_model(runner, runs=args.runs, warmup=10, progress=False)
         if base is None:
             base = (len(fb), lat.median_ms)
+        top1 = "-" if x_test is None else f"{float((np.argmax(runner.predict(x_test), 1) == y_test).mean()):.4f}"
         check = ct.check_kernels(model, fb) if name != "float (merged)" else None
-        exact = f"{check.exact}/{check.tensors} (max rel err {check.max_abs_error:.2e})" if check else "float32"
-        print(f"{name:<16}{len(fb):>10,}{len(fb) / base[0]:>12.3f}{lat.median_ms:>11.3f}{lat.median_ms / base[1]:>15.3f}  {exact}")
-    print("\nsize report against the int8 split flatbuffer:")
-    print(ct.size_report(model, variants["int8 split"]).table())
+        kinds = "+".join(f"{v} {k}" for k, v in sorted(check.dtypes.items())) if check else ""
+        exact = f"{check.exact}/{check.tensors} (max rel err {check.max_abs_error:.2e}; kernels {kinds})" if check else "float32"
+        print(f"{name:<16}{len(fb):>10,}{len(fb) / base[0]:>12.3f}{lat.median_ms:>11.3f}{lat.median_ms / base[1]:>15.3f}{top1:>8}  {exact}")
+    for name in ("int8 split", "INT4 split"):
+        print(f"\nsize report against the {name} flatbuffer:")
+        print(ct.size_report(model, variants[name]).table())
     print()
     print(micronet_score(model, "reference", task="cifar100").table())
     if args.sweep:

@@ -42,7 +42,7 @@ def test_int4_split_stores_exact_ternary_kernels_and_matches_keras(vectors):
     assert check.tensors == check.exact == 2 * n_layers and check.max_abs_error <= 1e-5
     assert check.dtypes == {"INT4": 2 * n_layers, "INT8": 3}
     got = _run(fb, x)
-    # int8 activations, exact weights: logits within 5 % of their range (measured 1.7 %), same top-1
+    # int8 activations, exact weights: logits within 5 % of their range (measured: 0.91 on logits up to 45), same top-1
     assert np.abs(got - ref).max() <= 0.05 * np.abs(ref).max()
     np.testing.assert_array_equal(got.argmax(1), ref.argmax(1))
     rep = ct.size_report(model, fb)
