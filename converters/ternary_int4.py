@@ -8,7 +8,7 @@ ordinary post-training int8 conversion, which stores those kernels as ``TensorTy
 refuses) stays an ordinary layer the converter quantizes to int8.
 
 A ``BatchNormalization`` that is the only consumer of a ternary conv is folded into it (``W·γ/σ``,
-``(b−μ)·γ/σ + β``; the BN becomes an identity). Modes:
+``(b−μ)·γ/σ + β``, HAWQ-V3 fix-BN folding, ``hawq.md`` §2.5; the BN becomes an identity). Modes:
 
 * ``"split"`` (default) — ``conv(x, w_p·M_p) + conv(x, −w_n·M_n)``: each kernel is ``{0, c_k}`` per
   output channel, so the INT4 codes are exactly ``{0, ±7}`` — the ternary values are stored exactly.
@@ -24,6 +24,7 @@ import numpy as np
 from tfqnn.keras import keras
 import tensorflow as tf  # noqa: E402
 
+from converters.ternary import _is_ternary  # noqa: E402
 from tfqnn.errors import ConfigError, ConversionError  # noqa: E402
 from tfqnn.layers.hawq import HawqConvBN  # noqa: E402
 from tfqnn.layers.ternary_conv import TernaryConv2D, _EC2TMixin  # noqa: E402
@@ -68,10 +69,6 @@ class Int4TernaryConv(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "conv_config": self.conv_config, "bn_epsilon": self.bn_epsilon, "split": self.split}
-
-
-def _is_ternary(layer: Any) -> bool:
-    return isinstance(layer, _EC2TMixin) and not layer.prune and float(layer.ec2t_active.numpy()) > 0.5
 
 
 def _folded_bn(model: keras.Model, layer: Any) -> keras.layers.BatchNormalization | None:
