@@ -9,8 +9,11 @@ import pytest
 from tfqnn.keras import keras
 import tfqnn
 from tfqnn import data as tfdata
-from tfqnn.quantizers.rexnet_qat import calibrate_ranges, quantize_rexnet
+from tfqnn.errors import ConversionError
+from tfqnn.quantizers.rexnet_qat import calibrate_ranges, is_rexnet, quantize_rexnet, snap_range
 
+from converters.cli import convert_main
+from converters.diagnose import check_int8_window, float_ops_inside
 from converters.flatbuffer import op_histogram, op_list
 from converters.runtime import FlatbufferModel
 from converters.tflite import convert
@@ -67,15 +70,80 @@ def test_qat_model_roundtrips_through_h5(tmp_path):
 
 
 @pytest.mark.slow
-def test_lite_int8_whole_graph_is_integer():
-    float_model = tfqnn.build_model("rexnet_lite", **TINY)
-    x = np.random.default_rng(2).uniform(0, 255, (16, 32, 32, 3)).astype(np.float32)
-    qat = quantize_rexnet(float_model)
-    calibrate_ranges(qat, float_model, [x])
-    fb = convert(qat, "int8", representative_data=x, calibration_samples=4)
-    assert _float_ops(fb) == []
+def test_cli_int8_takes_the_qat_path_and_writes_an_all_int8_lite(tmp_path, capsys):
+    """``tfqnn-convert --target int8`` on a float ReXNet-lite .keras: QAT path, no float op inside."""
+    _cifar("test", 8)  # skips without the data
+    path = tmp_path / "lite.keras"
+    tfqnn.build_model("rexnet_lite", **TINY).save(path)
+    out = tmp_path / "lite.int8.tflite"
+    rc = convert_main([str(path), "--target", "int8", "--data", "cifar10", "--calibration-samples", "32", "-o", str(out)])
+    stdout = capsys.readouterr().out
+    assert rc == 0, stdout
+    assert "ReXNet TF-MOT QAT, ranges from 32 images" in stdout
+    fb = out.read_bytes()
+    assert float_ops_inside(fb) == [] and _float_ops(fb) == []
     hist = op_histogram(fb)
-    assert hist["ADD"] >= 1 and hist["DEPTHWISE_CONV_2D"] == 16
+    assert hist["QUANTIZE"] == 1 and hist["DEQUANTIZE"] == 1  # only at the float input / output
+    assert hist["ADD"] >= 1 and hist["PAD"] >= 1 and hist["DEPTHWISE_CONV_2D"] == 16
+
+
+def _sine_hybrid_flatbuffer() -> bytes:
+    """conv → sin → conv, int8 where TFLite can: the SIN stays float between DEQUANTIZE and QUANTIZE."""
+    import tensorflow as tf
+
+    a = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="c1")(a)
+    x = keras.layers.Lambda(tf.math.sin, name="sine")(x)
+    model = keras.Model(a, keras.layers.Conv2D(4, 3, name="c2")(x), name="sine_net")
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(0)
+    conv.representative_dataset = lambda: ([rng.uniform(-1, 1, (1, 8, 8, 3)).astype(np.float32)] for _ in range(4))
+    return bytes(conv.convert())
+
+
+def test_int8_window_check_rejects_a_float_op_inside():
+    fb = _sine_hybrid_flatbuffer()
+    assert float_ops_inside(fb) == ["DEQUANTIZE", "SIN", "QUANTIZE"]
+    with pytest.raises(ConversionError, match="SIN"):
+        check_int8_window(keras.Model(name="sine_net"), fb)
+
+
+def test_int8_window_counts_a_float_requantize_round_trip(monkeypatch):
+    """A DEQUANTIZE → QUANTIZE pair after the input (what a 1-ulp input-scale mismatch produced) is
+    float work inside the int8 graph; QUANTIZE/DEQUANTIZE at the ends are not."""
+    import converters.flatbuffer as fbuf
+
+    def op(name, i, o):
+        return fbuf.OpInfo(name, (i,), (o,), (name.lower(),))
+
+    edges = [op("QUANTIZE", "FLOAT32", "INT8"), op("MUL", "INT8", "INT8"), op("DEQUANTIZE", "INT8", "FLOAT32")]
+    monkeypatch.setattr(fbuf, "op_list", lambda data: edges)
+    assert float_ops_inside(b"") == []
+    round_trip = [edges[0], op("DEQUANTIZE", "INT8", "FLOAT32"), op("QUANTIZE", "FLOAT32", "INT8"), *edges[1:]]
+    monkeypatch.setattr(fbuf, "op_list", lambda data: round_trip)
+    assert float_ops_inside(b"") == ["DEQUANTIZE", "QUANTIZE"]
+
+
+@pytest.mark.parametrize("lo,hi", [(0.0, 254.99767), (0.0, 1e-3), (-3.2, 7.7), (-1.0, 0.0), (-0.5, 300.1)])
+def test_snap_range_gives_a_short_exact_step_and_integer_zero_point(lo, hi):
+    a, b = snap_range(lo, hi)
+    step = (b - a) / 255
+    exponent = np.floor(np.log2(step))
+    assert a <= lo and b >= hi
+    assert (b - a) - (hi - lo) <= 2 * step  # at most ~one step wider (integer zero point) ...
+    if lo == 0.0:
+        assert (b - a) / (hi - lo) - 1 < 2.0**-10  # ... and only the mantissa rounding when lo = 0
+    assert float(np.float32(step)) == step and float(np.float32(a)) == a and float(np.float32(b)) == b
+    assert (step / 2.0 ** (exponent - 10)).is_integer()  # 11 significant bits
+    assert (-a / step).is_integer()  # zero is a grid point
+    if lo == 0.0 and hi == 254.99767:
+        assert (a, b) == (0.0, 255.0)  # step 0.99999… rounds up to 1 on the 2^-11 grid
+
+
+def test_is_rexnet_tells_rexnets_from_other_models():
+    assert is_rexnet(tfqnn.build_model("rexnet", **TINY)) and is_rexnet(tfqnn.build_model("rexnet_lite", **TINY))
+    assert not is_rexnet(tfqnn.build_model("resnet20", num_classes=10))
 
 
 @pytest.mark.slow
