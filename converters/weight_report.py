@@ -1,6 +1,6 @@
 """Per-layer weight storage of a TFLite flatbuffer: tensor type (INT8, INT4, FLOAT32 ...), number of
 weights and bytes on disk, next to a theoretical size (``weights × bits / 8``) when the Keras model's
-layers declare their bit-widths (:func:`tfqnn.metrics.layer_table` ``kernel_bits``).
+layers declare quantized (< 32) bit-widths (:func:`tfqnn.metrics.layer_table` ``kernel_bits``).
 """
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ def weight_report(data: bytes, model: Any | None = None) -> str:
     if model is not None:
         from tfqnn.metrics import layer_table
 
-        bits = {r.name: r.kernel_bits for r in layer_table(model) if r.kernel_bits is not None}
+        # only quantized layers: a plain float layer's 32 bits says nothing about an int8 PTQ file
+        bits = {r.name: r.kernel_bits for r in layer_table(model) if r.kernel_bits is not None and r.kernel_bits < 32}
     names = list(bits)
     lines = [f"{'layer':40s} {'op':16s} {'type':8s} {'weights':>9s} {'bytes':>9s}" + (f" {'theory':>9s}" if bits else "")]
     total = theory = 0

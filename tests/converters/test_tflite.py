@@ -154,3 +154,15 @@ def test_check_flatbuffer_rejects_truncated_files(float_fb, fraction):
     cut = float_fb[: int(len(float_fb) * fraction)]
     with pytest.raises(ModelFileError, match="cut.tflite"):
         fbuf.check_flatbuffer(cut, "cut.tflite")
+
+
+def test_weight_report_has_no_theory_column_for_a_plain_float_model():
+    """A post-training int8 file of an unquantized Keras model: no "theoretical" size from its 32-bit layers."""
+    from converters.weight_report import weight_report
+    from converters import tflite
+
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 3, name="conv")(inputs))
+    calib = np.random.default_rng(0).uniform(0, 1, (8, 8, 8, 3)).astype(np.float32)
+    report = weight_report(tflite.convert(model, "int8", representative_data=calib), model)
+    assert "INT8" in report and "theor" not in report
