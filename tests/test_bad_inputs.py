@@ -24,10 +24,12 @@ from converters.cli import bench_main, convert_main
 from tfqnn.cli.evaluate import main as eval_main
 from tfqnn.cli.score import main as score_main
 from tfqnn.cli.train import main as train_main
+from tfqnn.data import packed
 from tfqnn.errors import ConfigError, ModelFileError, OutputPathError, TfqnnError, UnknownModelError
 from tfqnn.keras import keras
 
 SHAPE = (8, 8, 3)
+REAL_CIFAR10 = packed.locate("cifar10")  # before any test points TFQNN_DATA_DIR elsewhere
 
 
 # --------------------------------------------------------------------------- shared files
@@ -108,8 +110,6 @@ def data_dir(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("TFQNN_DATA_DIR", str(folder))
     monkeypatch.setenv("TFQNN_CACHE_DIR", "off")
     monkeypatch.delenv("TFDS_DATA_DIR", raising=False)
-    from tfqnn.data import packed
-
     packed.clear_memory_cache()
     yield folder
     packed.clear_memory_cache()
@@ -127,11 +127,9 @@ def test_train_corrupt_npz(tmp_path, capfd, data_dir, damage):
     if damage == "garbage":
         npz.write_bytes(b"this is not an npz archive" * 10)
     else:  # a real archive cut short (its first 64 KiB)
-        real = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10_jpeg.npz"
-        source = Path(os.environ.get("TFQNN_REAL_CIFAR10", real))
-        if not source.is_file():
-            pytest.skip(reason=f"packed CIFAR-10 not found at {source} (set TFQNN_REAL_CIFAR10)")
-        with open(source, "rb") as fh:
+        if REAL_CIFAR10 is None:
+            pytest.skip(reason="packed CIFAR-10 not found (set TFQNN_DATA_DIR to the folder of cifar10_jpeg.npz)")
+        with open(REAL_CIFAR10, "rb") as fh:
             npz.write_bytes(fh.read(1 << 16))
     config = write_config(tmp_path)
     refused(capfd, tmp_path, train_main, [config], str(npz))

@@ -24,6 +24,8 @@ from tfqnn.keras import keras
 from tfqnn.registry import get_entry
 
 RNG_SEED = 0
+# .h5 is the format stack.md §4.3 prescribes for TF-MOT models; Keras calls it legacy on every save
+pytestmark = pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file:UserWarning")
 
 
 def _inputs(model: keras.Model, low: float = 0.0, high: float = 255.0, n: int = 2) -> Any:
