@@ -202,14 +202,35 @@ def test_convert_keeps_an_existing_output(files, tmp_path, capfd):
     capfd.readouterr()
 
 
-@pytest.mark.parametrize("where", ["below-a-file", "is-a-folder"])
+def _unwritable_folder(tmp_path: Path) -> Path:
+    """A read-only folder; for root (who may write anyway) ``/proc``, where no file can be created."""
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        (folder / "probe").touch()
+    except PermissionError:
+        return folder
+    (folder / "probe").unlink()
+    if Path("/proc").is_dir():
+        return Path("/proc")
+    pytest.skip(reason="no folder this user cannot write to (running as root without /proc)")
+
+
+@pytest.mark.parametrize("where", ["below-a-file", "is-a-folder", "read-only-folder"])
 def test_convert_unwritable_output(files, tmp_path, capfd, where):
     blocker = tmp_path / "afile"
     blocker.write_text("a regular file")
     (tmp_path / "out.tflite").mkdir()
-    out = blocker / "out.tflite" if where == "below-a-file" else tmp_path / "out.tflite"
-    refused(capfd, tmp_path, convert_main, [files["model"], "--target", "float", "-o", out],
-            "afile" if where == "below-a-file" else "out.tflite")
+    out = {"below-a-file": blocker / "out.tflite", "is-a-folder": tmp_path / "out.tflite",
+           "read-only-folder": _unwritable_folder(tmp_path) / "out.tflite"}[where]
+    try:
+        refused(capfd, tmp_path, convert_main, [files["model"], "--target", "float", "-o", out],
+                "afile" if where == "below-a-file" else str(out))
+    finally:
+        if (tmp_path / "read_only").exists():
+            (tmp_path / "read_only").chmod(0o755)
+    assert not out.is_file()
 
 
 def test_convert_int8_without_calibration_data(files, tmp_path, capfd):

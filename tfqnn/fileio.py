@@ -29,6 +29,12 @@ def check_output_path(path: str | os.PathLike, overwrite: bool = True) -> Path:
             raise OutputPathError(f"cannot create folder {parent} for {path}: {exc.strerror}") from None
     if not os.access(parent, os.W_OK):
         raise OutputPathError(f"output folder {parent} is not writable")
+    try:  # a real probe: os.access says yes to root, also where no file can be created (/proc, read-only mounts)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {path}: {exc.strerror}") from None
+    os.close(fd)
+    os.unlink(probe)
     return path
 
 
@@ -40,7 +46,10 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Pat
     path is removed, so nothing half-written is left on disk.
     """
     target = check_output_path(path, overwrite=overwrite)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent or ".")
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {target}: {exc.strerror}") from None
     os.close(fd)
     os.unlink(tmp)
     tmp_path = Path(tmp)
