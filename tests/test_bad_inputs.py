@@ -98,6 +98,12 @@ def test_train_refuses_bad_config(tmp_path, capfd, case):
     assert not (tmp_path / "run").exists()
 
 
+def test_train_run_dir_below_a_file(tmp_path, capfd):
+    (tmp_path / "afile").write_text("a regular file")
+    refused(capfd, tmp_path, train_main, [write_config(tmp_path), "--run-dir", tmp_path / "afile" / "run"],
+            "afile/run", "Not a directory")
+
+
 def test_train_missing_config_file(tmp_path, capfd):
     refused(capfd, tmp_path, train_main, [tmp_path / "missing.yaml"], "missing.yaml", "does not exist")
 

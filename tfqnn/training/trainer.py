@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from tfqnn import data as tfdata
 from tfqnn.config import ExperimentConfig, dump_config
-from tfqnn.errors import ConfigError, TrainingError
+from tfqnn.errors import ConfigError, OutputPathError, TrainingError
 from tfqnn.fileio import atomic_path, write_text_atomic
 from tfqnn.registry import build_model, get_entry
 from tfqnn.training.callbacks import EpochCheckpoint, LearningRateLogger, StopOnNaN, make_callback
@@ -154,7 +154,10 @@ def train(cfg: ExperimentConfig, run_dir: str | Path | None = None) -> TrainResu
     if t.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False, profile_batch=0))
 
-    out.mkdir(parents=True, exist_ok=True)  # only now: a bad config, dataset or model leaves no run dir
+    try:  # only now: a bad config, dataset or model leaves no run dir
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(f"cannot create run folder {out}: {exc.strerror}") from None
     write_text_atomic(out / "config.yaml", dump_config(cfg))
     if initial_epoch < t.epochs:
         model.fit(train_ds, epochs=t.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
