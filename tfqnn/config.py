@@ -241,7 +241,26 @@ def config_from_dict(raw: dict, source: str = "<dict>", overrides: Sequence[str]
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: top level must be a mapping, got {type(raw).__name__}")
     raw = apply_overrides(dict(raw), overrides, source=f"{source} (override)") if overrides else raw
-    return _build(ExperimentConfig, raw, "", source)
+    cfg = _build(ExperimentConfig, raw, "", source)
+    _check_ranges(cfg, source)
+    return cfg
+
+
+# Numbers that must be > 0 / >= 0 (None, where allowed, means "not set").
+_POSITIVE = ("data.batch_size", "data.eval_batch_size", "training.epochs", "training.steps_per_epoch",
+             "training.validation_steps", "training.optimizer.learning_rate", "conversion.calibration_samples")
+_NON_NEGATIVE = ("data.max_train_examples", "data.max_eval_examples", "training.optimizer.weight_decay",
+                 "training.label_smoothing", "training.schedule.warmup_epochs", "training.schedule.min_lr")
+
+
+def _check_ranges(cfg: ExperimentConfig, source: str) -> None:
+    for keys, positive in ((_POSITIVE, True), (_NON_NEGATIVE, False)):
+        for key in keys:
+            value: Any = cfg
+            for part in key.split("."):
+                value = getattr(value, part)
+            if value is not None and (value <= 0 if positive else value < 0):
+                raise ConfigError(f"{source}: {key} must be {'> 0' if positive else '>= 0'}, got {value!r}")
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
