@@ -235,7 +235,7 @@ def test_convert_unwritable_output(files, tmp_path, capfd, where):
            "read-only-folder": _unwritable_folder(tmp_path) / "out.tflite"}[where]
     try:
         refused(capfd, tmp_path, convert_main, [files["model"], "--target", "float", "-o", out],
-                "afile" if where == "below-a-file" else str(out))
+                {"below-a-file": "afile", "is-a-folder": str(out), "read-only-folder": str(out.parent)}[where])
     finally:
         if (tmp_path / "read_only").exists():
             (tmp_path / "read_only").chmod(0o755)
