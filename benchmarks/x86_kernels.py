@@ -182,6 +182,31 @@ def agreement(fb: bytes) -> float:
     return float(np.max(np.abs(a - b)))
 
 
+def paths_on(fb: bytes, runs: int) -> list[str]:
+    """1-thread latency of ``fb`` on every kernel path this CPU has (TFQNN_KERNELS forces each)."""
+    import os
+
+    from converters.benchmark import time_model
+    from converters.kernels import cpu_paths
+    from converters.runtime import FlatbufferModel
+
+    old = os.environ.get("TFQNN_KERNELS")
+    cells = []
+    try:
+        for path in reversed(cpu_paths()):
+            os.environ["TFQNN_KERNELS"] = path
+            n = runs if path != "scalar" else 3
+            ms = time_model(FlatbufferModel(fb, runtime="tfqnn"), runs=n, warmup=1, progress=False).median_ms
+            log(f"  path {path}: {ms:.3f} ms")
+            cells.append(f"{path} {ms:.3f} ms")
+    finally:
+        if old is None:
+            os.environ.pop("TFQNN_KERNELS", None)
+        else:
+            os.environ["TFQNN_KERNELS"] = old
+    return ["our kernel paths, 1 thread (TFQNN_KERNELS=...): " + ", ".join(cells)]
+
+
 LABELS = {"a": "(a) ours (tfqnn kernels)", "b": "(b) LCE use_indirect_bgemm", "c": "(c) float TFLite XNNPACK",
           "d": "(d) int8 TFLite XNNPACK"}
 
@@ -243,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                            "LCE chain with bitpacked outputs between layers; (c)/(d) are the float twin and its int8 PTQ",
                            sets, times, threads, ghz, st.path, agreement(sets["lce"])))
     stack_times = times
+    path_lines = paths_on(sets["lce"], args.runs)
+    sections[-1][-1:-1] = path_lines
 
     log(f"Bi-Real-Net-18 style ({args.bireal_size}x{args.bireal_size}): building and converting ...")
     calib = rng.uniform(-2, 2, (8, args.bireal_size, args.bireal_size, 3)).astype(np.float32)
