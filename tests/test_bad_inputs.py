@@ -15,7 +15,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 from cli_support import one_error_line, refused, write_config
 
