@@ -80,9 +80,19 @@ def _check_input_shape(name: str, shape: Any) -> None:
 
 
 def build_model(name: str, **options: Any):
-    """Build the registered model ``name``; ``options`` override its defaults."""
+    """Build the registered model ``name``; ``options`` override its defaults.
+
+    ``quantization=`` is accepted for every model: builders without their own option get the shared
+    mechanism :func:`tfqnn.quantizers.apply.apply_quantization` applied to the built float model.
+    """
     entry = get_entry(name)
     allowed = entry.allowed_options()
+    if "quantization" in options and "quantization" not in allowed:
+        from tfqnn.quantizers.apply import apply_quantization
+
+        options = dict(options)
+        quantization = options.pop("quantization")
+        return apply_quantization(build_model(name, **options), quantization)
     accepts_kwargs = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(entry.builder).parameters.values())
     if not accepts_kwargs:
         for key in options:

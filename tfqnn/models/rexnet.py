@@ -130,14 +130,16 @@ def build_from_arch(arch: RexnetArch, num_classes: int, input_shape: Sequence[in
     return keras.Model(inputs, outputs, name=name)
 
 
-def _finish(model: keras.Model, quantization: str | None) -> keras.Model:
-    if quantization not in QUANTIZATION:
-        raise ConfigError(f"model {model.name!r}: unknown quantization {quantization!r}; valid: None, 'float', 'tfmot8'")
+def _finish(model: keras.Model, quantization: Any) -> keras.Model:
     if quantization == "tfmot8":
         from tfqnn.quantizers.rexnet_qat import quantize_rexnet
 
         return quantize_rexnet(model)
-    return model
+    if quantization in QUANTIZATION:
+        return model
+    from tfqnn.quantizers.apply import apply_quantization  # shared: "ternary", {conv: 4|8} (docs/compose.md)
+
+    return apply_quantization(model, quantization)
 
 
 def build_rexnet(num_classes: int = 1000, input_shape: Sequence[int] = (224, 224, 3), *, width_mult: float = 1.0,
