@@ -49,15 +49,22 @@ def config_data_name(model_path: Path) -> str | None:
     name = data.get("name") if isinstance(data, dict) else None
     return str(name) if name else None
 
-def _load_split(name: str, which: str, max_examples: int) -> tuple[np.ndarray, np.ndarray]:
+def _load_split(name: str, which: str, max_examples: int, size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images of ``name``'s train/test split, resized (bilinear) to ``size`` when that differs."""
     import tfqnn.data as tdata
 
     if not hasattr(tdata, "load_arrays") or not hasattr(tdata, "info"):
         raise DataError("tfqnn.data.load_arrays is not available")
     info = tdata.info(name)
     split = info.train_split if which == "train" else info.test_split
-    x, y = tdata.load_arrays(name, split, max_examples=max_examples)
+    resize = {} if size is None or tuple(getattr(info, "image_shape", (None, None))[:2]) == size else {"image_size": size}
+    x, y = tdata.load_arrays(name, split, max_examples=max_examples, **resize)
     return np.asarray(x), np.asarray(y)
+
+def _input_size(model: Any) -> tuple[int, int] | None:
+    """Static (H, W) of an image model's input, else ``None``."""
+    shape = tuple(model.inputs[0].shape)
+    return (int(shape[1]), int(shape[2])) if len(shape) == 4 and None not in shape[1:3] else None
 
 def _ops_table(ops: dict[str, int]) -> str:
     width = max([len("op"), *map(len, ops)])
@@ -142,7 +149,7 @@ def _convert(argv: Sequence[str] | None) -> int:
     representative = None
     if args.target in ("int8", "int4"):
         if data_name is not None:
-            representative, _ = _load_split(data_name, "train", args.calibration_samples)
+            representative, _ = _load_split(data_name, "train", args.calibration_samples, _input_size(model))
         elif args.target == "int4" or not diagnose.is_qat_model(model):
             raise ConversionError(
                 f"{args.target} conversion of {model_path} needs --data or a config.yaml beside the model (representative images)"
@@ -163,7 +170,7 @@ def _convert(argv: Sequence[str] | None) -> int:
 
     # Check before writing: the flatbuffer must load and run.
     if data_name is not None:
-        batch, _ = _load_split(data_name, "test", CHECK_BATCH)
+        batch, _ = _load_split(data_name, "test", CHECK_BATCH, _input_size(model))
         source = f"{len(batch)} {data_name} test images"
     else:
         shape = (CHECK_BATCH, *model.inputs[0].shape[1:])

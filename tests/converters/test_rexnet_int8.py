@@ -71,15 +71,16 @@ def test_qat_model_roundtrips_through_h5(tmp_path):
 
 @pytest.mark.slow
 def test_cli_int8_takes_the_qat_path_and_writes_an_all_int8_lite(tmp_path, capsys):
-    """``tfqnn-convert --target int8`` on a float ReXNet-lite .keras: QAT path, no float op inside."""
+    """``tfqnn-convert --target int8`` on a float ReXNet-lite .keras: QAT path, no float op inside;
+    the 32×32 CIFAR-10 images are resized to the model's 48×48 input."""
     _cifar("test", 8)  # skips without the data
     path = tmp_path / "lite.keras"
-    tfqnn.build_model("rexnet_lite", **TINY).save(path)
+    tfqnn.build_model("rexnet_lite", **{**TINY, "input_shape": (48, 48, 3)}).save(path)
     out = tmp_path / "lite.int8.tflite"
     rc = convert_main([str(path), "--target", "int8", "--data", "cifar10", "--calibration-samples", "32", "-o", str(out)])
     stdout = capsys.readouterr().out
     assert rc == 0, stdout
-    assert "ReXNet TF-MOT QAT, ranges from 32 images" in stdout
+    assert "ReXNet TF-MOT QAT, ranges from 32 images" in stdout and "on 8 cifar10 test images" in stdout
     fb = out.read_bytes()
     assert float_ops_inside(fb) == [] and _float_ops(fb) == []
     hist = op_histogram(fb)
