@@ -44,6 +44,9 @@ struct BconvArgs {
   uint64_t* padded;        // [groups][pad_rows][pad_cols][w64], one batch item
   int filter_ready;        // packed_filter / tap_popcount already filled
   int threads;
+  // Runs task(ctx, part, parts) for part = 0..parts-1 on persistent worker threads (ops.cc),
+  // returning when all are done; part 0 runs on the calling thread.
+  void (*parallel_for)(void (*task)(void* ctx, int part, int parts), void* ctx, int parts);
 };
 
 using BconvFn = void (*)(BconvArgs* a);

@@ -12,7 +12,6 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
-#include <thread>
 
 #include "bconv.h"
 #include "transform.h"
@@ -115,12 +114,16 @@ void run_rows(BconvArgs* a, int n, int row_begin, int row_end) {
     }
 }
 
-// A TU-local task type, so the std::thread instantiation is private to this ISA's TU.
 template <class Micro>
 struct RowTask {
   BconvArgs* a;
-  int n, begin, end;
-  void operator()() const { run_rows<Micro>(a, n, begin, end); }
+  int n;
+  // Rows split evenly; bitpacked output words are per pixel, so parts never share a word.
+  static void run(void* ctx, int part, int parts) {
+    auto* t = static_cast<RowTask*>(ctx);
+    const int h = t->a->g.out_h;
+    run_rows<Micro>(t->a, t->n, int(int64_t(h) * part / parts), int(int64_t(h) * (part + 1) / parts));
+  }
 };
 
 template <class Micro>
@@ -135,24 +138,17 @@ void run_blocked(BconvArgs* a) {
   }
   int threads = a->threads < 1 ? 1 : a->threads;
   if (threads > g.out_h) threads = g.out_h;
-  // Starting a thread costs tens of microseconds: only split layers with enough work.
+  // Handing work to another thread costs microseconds: only split layers with enough work.
   const int64_t macs = int64_t(g.out_h) * g.out_w * g.cout * g.k;
-  if (macs < (int64_t(1) << 25)) threads = 1;
+  if (macs < (int64_t(1) << 24) || a->parallel_for == nullptr) threads = 1;
   for (int n = 0; n < g.batch; ++n) {
     pad_input(a, n);
+    RowTask<Micro> task{a, n};
     if (threads == 1) {
-      run_rows<Micro>(a, n, 0, g.out_h);
-      continue;
+      RowTask<Micro>::run(&task, 0, 1);
+    } else {
+      a->parallel_for(&RowTask<Micro>::run, &task, threads);
     }
-    // Rows split evenly; bitpacked output words are per pixel, so threads never share a word.
-    std::thread pool[8];
-    const int t_n = threads > 8 ? 8 : threads;
-    for (int t = 1; t < t_n; ++t) {
-      const int b = int(int64_t(g.out_h) * t / t_n), e = int(int64_t(g.out_h) * (t + 1) / t_n);
-      pool[t] = std::thread(RowTask<Micro>{a, n, b, e});
-    }
-    run_rows<Micro>(a, n, 0, int(int64_t(g.out_h) / t_n));
-    for (int t = 1; t < t_n; ++t) pool[t].join();
   }
 }
 

@@ -6,10 +6,13 @@
 #include <dlfcn.h>
 
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bconv.h"
@@ -63,6 +66,77 @@ const Path* choose_path(std::string* err) {
   if (cpu_has_avx512()) return &kAvx512;
   if (cpu_has_avx2()) return &kAvx2;
   return &kScalar;
+}
+
+// ------------------------------------------------------------------ persistent worker threads
+// Workers are started on first use and live until process exit; a call hands parts 1..n-1 to
+// them and runs part 0 itself. Calls from several interpreters are serialised.
+class Pool {
+ public:
+  static constexpr int kMaxParts = 8;
+
+  void run(void (*task)(void*, int, int), void* ctx, int parts) {
+    if (parts > kMaxParts) parts = kMaxParts;
+    std::lock_guard<std::mutex> serial(call_mutex_);
+    {
+      std::unique_lock<std::mutex> lock(m_);
+      while (int(workers_.size()) < parts - 1) {
+        const int id = int(workers_.size()) + 1;
+        workers_.emplace_back([this, id] { loop(id); });
+      }
+      task_ = task;
+      ctx_ = ctx;
+      parts_ = parts;
+      pending_ = parts - 1;
+      ++generation_;
+    }
+    cv_.notify_all();
+    task(ctx, 0, parts);
+    std::unique_lock<std::mutex> lock(m_);
+    done_.wait(lock, [this] { return pending_ == 0; });
+  }
+
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+
+ private:
+  void loop(int id) {
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lock(m_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      if (id >= parts_) continue;
+      auto* task = task_;
+      void* ctx = ctx_;
+      const int parts = parts_;
+      lock.unlock();
+      task(ctx, id, parts);
+      lock.lock();
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+
+  std::mutex call_mutex_, m_;
+  std::condition_variable cv_, done_;
+  std::vector<std::thread> workers_;
+  void (*task_)(void*, int, int) = nullptr;
+  void* ctx_ = nullptr;
+  int parts_ = 0, pending_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+void parallel_for(void (*task)(void*, int, int), void* ctx, int parts) {
+  static Pool pool;
+  pool.run(task, ctx, parts);
 }
 
 // ------------------------------------------------------------------ tensor helpers
@@ -562,6 +636,7 @@ TfLiteStatus bconv_eval(TfLiteContext* ctx, TfLiteNode* node) {
   a.filter = filt->data.i32;
   a.output = out->data.data;
   a.threads = ctx->recommended_num_threads > 0 ? ctx->recommended_num_threads : 1;
+  a.parallel_for = parallel_for;
   if (g.out_type == kOutBitpacked) {
     TFQNN_ENSURE(ctx, has_data(thr), "LceBconv2d: thresholds have no data");
     a.thresholds = thr->data.i32;
