@@ -37,5 +37,14 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow and not e2e"
 
+# One report across families (benchmarks/report.py); the composed models are trained once by
+# benchmarks/compose.py into runs/compose (gitignored). On the shared machine: flock /tmp/tfqnn-heavy.lock make bench
+bench: setup runs/compose/.done
+	$(BIN)/python benchmarks/report.py --out-dir benchmarks/results
+
+runs/compose/.done: benchmarks/compose.py
+	$(BIN)/python benchmarks/compose.py
+	touch $@
+
 clean:
 	rm -rf $(VENV) build *.egg-info
