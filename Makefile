@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup demo test test-fast bench clean asan
+.PHONY: setup demo test test-all test-fast bench clean asan
 
 KERNELS := converters/kernels/build/libtfqnn_lce.so
 
@@ -32,6 +32,9 @@ demo: setup
 	$(BIN)/python benchmarks/demo.py --out benchmarks/results/demo.txt
 
 test: setup
+	$(BIN)/python -m pytest -q -m "not huge"
+
+test-all: setup
 	$(BIN)/python -m pytest -q
 
 test-fast: setup

@@ -104,6 +104,11 @@ SLOW: dict[str, str] = {
 }
 
 
+# The five heaviest full-size round trips (~40 s each, Keras's own loading): marked ``huge`` as well,
+# which ``make test`` (CI) deselects and ``make test-all`` runs.
+HUGE = frozenset({"epsresnet_cifar_302", "epsresnet_cifar_500", "epsresnet_cifar_752", "epsresnet152", "ern101"})
+
+
 def tiny_options(name: str) -> dict[str, Any]:
     entry = get_entry(name)
     builder = entry.builder.__name__
@@ -137,6 +142,8 @@ def _model_params() -> list:
     for group in _model_groups():
         slow = all(n in SLOW for n in group)
         marks = [pytest.mark.slow(reason=SLOW[group[0]])] if slow else []
+        if any(n in HUGE for n in group):
+            marks.append(pytest.mark.huge)
         params.append(pytest.param(group, marks=marks, id="=".join(group)))
     return params
 
