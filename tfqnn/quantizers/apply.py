@@ -32,6 +32,7 @@ from tfqnn.compress.graph_edit import rebuild  # noqa: E402
 from tfqnn.errors import ConfigError  # noqa: E402
 from tfqnn.layers.ternary_conv import TernaryConv2D  # noqa: E402
 from tfqnn.quantizers.hawq import WEIGHT_BITS, HawqWeightQuantizer  # noqa: E402
+from tfqnn.quantizers.tfmot_output import OutputOnlyQuantizeConfig, ema8  # noqa: E402
 
 _q = tfmot.quantization.keras
 NAMED = ("float", "ternary", "tfmot8")
@@ -132,10 +133,6 @@ def fold_batchnorm(model: keras.Model) -> keras.Model:
 
 
 # --------------------------------------------------------------------------- TF-MOT configs
-def _ema8() -> Any:
-    return _q.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)
-
-
 @keras.utils.register_keras_serializable(package="tfqnn")
 class MixedConvQuantizeConfig(_q.QuantizeConfig):
     """``Conv2D``: HAWQ per-channel symmetric k-bit kernel (k ∈ {4, 8}) + 8-bit EMA-range output (after the
@@ -152,7 +149,7 @@ class MixedConvQuantizeConfig(_q.QuantizeConfig):
         return [(layer.kernel, HawqWeightQuantizer(self.weight_bits, per_channel=True))]
 
     def get_activations_and_quantizers(self, layer: keras.layers.Layer) -> list:
-        return [(layer.activation, _ema8())] if self.quantize_output else []
+        return [(layer.activation, ema8())] if self.quantize_output else []
 
     def set_quantize_weights(self, layer: keras.layers.Layer, quantize_weights: list) -> None:
         layer.kernel = quantize_weights[0]
@@ -169,26 +166,8 @@ class MixedConvQuantizeConfig(_q.QuantizeConfig):
 
 
 @keras.utils.register_keras_serializable(package="tfqnn")
-class OutputQuantizeConfig(_q.QuantizeConfig):
+class OutputQuantizeConfig(OutputOnlyQuantizeConfig):
     """A weightless layer TF-MOT does not know: only its output, 8-bit asymmetric with an EMA range."""
-
-    def get_weights_and_quantizers(self, layer: keras.layers.Layer) -> list:
-        return []
-
-    def get_activations_and_quantizers(self, layer: keras.layers.Layer) -> list:
-        return []
-
-    def set_quantize_weights(self, layer: keras.layers.Layer, quantize_weights: list) -> None:
-        pass
-
-    def set_quantize_activations(self, layer: keras.layers.Layer, quantize_activations: list) -> None:
-        pass
-
-    def get_output_quantizers(self, layer: keras.layers.Layer) -> list:
-        return [_ema8()]
-
-    def get_config(self) -> dict[str, Any]:
-        return {}
 
 
 def quantize_scope() -> Any:

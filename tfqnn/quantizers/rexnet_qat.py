@@ -27,43 +27,23 @@ from tfqnn.layers.rexnet_blocks import PartialResidualAdd, SEScale
 
 import tensorflow_model_optimization as tfmot  # noqa: E402
 
+from tfqnn.quantizers.tfmot_output import OutputOnlyQuantizeConfig  # noqa: E402
+
 _q = tfmot.quantization.keras
 
 
-class _OutputOnlyQuantizeConfig(_q.QuantizeConfig):
-    """No weights, no inner activations; an 8-bit moving-average quantizer on the output."""
-
-    def get_weights_and_quantizers(self, layer: keras.layers.Layer) -> list:
-        return []
-
-    def get_activations_and_quantizers(self, layer: keras.layers.Layer) -> list:
-        return []
-
-    def set_quantize_weights(self, layer: keras.layers.Layer, quantize_weights: list) -> None:
-        pass
-
-    def set_quantize_activations(self, layer: keras.layers.Layer, quantize_activations: list) -> None:
-        pass
-
-    def get_output_quantizers(self, layer: keras.layers.Layer) -> list:
-        return [_q.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
-
-    def get_config(self) -> dict[str, Any]:
-        return {}
-
-
 @keras.utils.register_keras_serializable(package="tfqnn")
-class PartialResidualQuantizeConfig(_OutputOnlyQuantizeConfig):
+class PartialResidualQuantizeConfig(OutputOnlyQuantizeConfig):
     """8-bit output quantization of :class:`PartialResidualAdd` (→ int8 PAD + ADD)."""
 
 
 @keras.utils.register_keras_serializable(package="tfqnn")
-class SEScaleQuantizeConfig(_OutputOnlyQuantizeConfig):
+class SEScaleQuantizeConfig(OutputOnlyQuantizeConfig):
     """8-bit output quantization of :class:`SEScale` (→ int8 MUL)."""
 
 
 @keras.utils.register_keras_serializable(package="tfqnn")
-class NormalizeQuantizeConfig(_OutputOnlyQuantizeConfig):
+class NormalizeQuantizeConfig(OutputOnlyQuantizeConfig):
     """8-bit output quantization of the input :class:`Normalize` (→ int8 MUL + ADD)."""
 
 
