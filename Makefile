@@ -33,6 +33,7 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not huge"
+	$(MAKE) --no-print-directory asan
 
 test-all: setup
 	$(BIN)/python -m pytest -q

@@ -309,7 +309,7 @@ def _obj(module: str, name: str, *args: Any, **kwargs: Any) -> Callable[[], Any]
     return make
 
 
-L, Q, T = "tfqnn.layers", "tfqnn.quantizers", "tfqnn.training"
+L, Q, T, C = "tfqnn.layers", "tfqnn.quantizers", "tfqnn.training", "converters"
 # registered name → (factory with a small config, tiny-model factory or None, save format)
 OBJECTS: dict[str, tuple[Callable[[], Any], Callable[[], keras.Model] | None, str]] = {
     "Normalize": (_obj(f"{L}.normalization", "Normalize", [120.0, 110.0, 100.0], [60.0, 62.0, 64.0]), None, "keras"),
@@ -344,6 +344,13 @@ OBJECTS: dict[str, tuple[Callable[[], Any], Callable[[], keras.Model] | None, st
     "SparseCrossEntropy": (_obj(f"{T}.losses", "SparseCrossEntropy", 0.1), None, ""),
     "EpochSchedule": (_obj(f"{T}.schedules", "EpochSchedule", "cosine", 0.1, 10, 4, warmup_epochs=1.0), None, ""),
     "EC2TAdam": (_obj(f"{T}.ec2t", "EC2TAdam", 1e-3, centroid_learning_rate=1e-4), None, ""),
+    # conversion-time layers of converters/ (registered under tfqnn too)
+    "BitplaneConv2D": (lambda: _obj(f"{C}.bitplanes", "BitplaneConv2D", 4, 3, padding="same", bits=2,
+                                    input_quantizer=_obj(f"{Q}.uniform", "HWGQ", bits=2)())(), None, "keras"),
+    "SplitTernaryConv2D": (_obj(f"{C}.ternary", "SplitTernaryConv2D", {"filters": 4, "kernel_size": 3, "padding": "same"}),
+                           None, "keras"),
+    "Int4TernaryConv": (_obj(f"{C}.ternary_int4", "Int4TernaryConv", {"filters": 4, "kernel_size": 3, "padding": "same"},
+                             bn_epsilon=1e-3), None, "keras"),
 }
 
 # The tiny models of the objects without their own: which helper embeds them.
@@ -354,6 +361,9 @@ _EMBED: dict[str, Callable[[Callable[[], Any]], Callable[[], keras.Model]]] = {
     "EpsilonGate": _single,
     "HawqQuantAct": _single,
     "HawqConvBN": _single,
+    "BitplaneConv2D": _single,
+    "SplitTernaryConv2D": _single,
+    "Int4TernaryConv": _single,
     "HawqDense": _pooled,
     "PartialResidualAdd": lambda fn: _two_input(fn, gate=False),
     "SEScale": lambda fn: _two_input(fn, gate=True),
@@ -375,6 +385,11 @@ _EMBED: dict[str, Callable[[Callable[[], Any]], Callable[[], keras.Model]]] = {
 
 
 def _registered_names() -> list[str]:
+    # the converters' own layers register on import: import them so the set does not depend on test order
+    import converters.bitplanes  # noqa: F401
+    import converters.ternary  # noqa: F401
+    import converters.ternary_int4  # noqa: F401
+
     return sorted(k for k in tfqnn.custom_objects() if ">" not in k)
 
 
