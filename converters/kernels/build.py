@@ -2,7 +2,7 @@
 
 Each kernel path is its own translation unit with its own ISA flags (specs/x86-kernels.md §4):
 ``bconv_scalar.cc`` baseline x86-64, ``bconv_avx2.cc`` ``-mavx2 -mpopcnt``, ``bconv_avx512.cc``
-``-mavx512f -mavx512vpopcntdq ...``; the glue (``ops.cc``, ``flexmap.cc``) is baseline and picks a
+``-mavx512f -mavx512vpopcntdq ...``, ``bconv_amx.cc`` ``-mamx-tile -mamx-int8`` + AVX-512BW; the glue (``ops.cc``, ``flexmap.cc``) is baseline and picks a
 path at run time. ``-ffp-contract=off`` keeps LCE's multiply-then-add output transform exact.
 
 ``python -m converters.kernels.build [--asan] [--out DIR]``; exit code 0 on success, 1 when
@@ -31,6 +31,8 @@ UNITS: dict[str, list[str]] = {
     "bconv_avx2.cc": ["-mavx2", "-mpopcnt"],
     "bconv_avx512.cc": ["-mavx2", "-mpopcnt", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
                         "-mavx512vpopcntdq"],
+    "bconv_amx.cc": ["-mavx2", "-mpopcnt", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mamx-tile",
+                     "-mamx-int8"],
 }
 
 

@@ -26,7 +26,7 @@ from converters.kernels import build as kbuild
 from tfqnn.errors import TfqnnError
 
 REGISTERER = "TfqnnRegisterLceOps"
-PATHS = ("scalar", "avx2", "avx512")
+PATHS = ("scalar", "avx2", "avx512", "amx")
 
 
 class KernelUnavailableError(TfqnnError):
@@ -36,7 +36,7 @@ class KernelUnavailableError(TfqnnError):
 @dataclass(frozen=True)
 class KernelStatus:
     """Result of the one-time smoke test: ``available``, a one-line ``reason`` when not,
-    the library file and the kernel path (``avx512`` / ``avx2`` / ``scalar``) it selected."""
+    the library file and the kernel path (``amx`` / ``avx512`` / ``avx2`` / ``scalar``) it selected."""
 
     available: bool
     reason: str = ""

@@ -3,7 +3,7 @@
 Every comparison is against LCE's own interpreter with ``use_reference_bconv=True`` (never
 against our own code), on hand-built single-op flatbuffers (every option chosen by the test,
 plus hypothesis over shapes) and on models converted by LCE from larq, including a w1a2 ERN
-from ``convert_lce``. Each test runs on each kernel path this CPU has (scalar, avx2, avx512).
+from ``convert_lce``. Each test runs on each kernel path this CPU has (scalar, avx2, avx512, amx).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from converters.kernels import modelgen as mg  # noqa: E402
 from converters.kernels import status  # noqa: E402
 from kernels_helpers import assert_bit_exact, run_lce_reference, run_ours, supported_paths  # noqa: E402
 
-ALL_PATHS = ("scalar", "avx2", "avx512")
+ALL_PATHS = ("scalar", "avx2", "avx512", "amx")
 
 
 def test_library_builds_registers_and_passes_smoke_test():
@@ -64,6 +64,10 @@ GRID = {
     "batch4_pad0": mg.BconvCase(n=4, pad_values=0),
     "wide_row_tail": mg.BconvCase(h=2, w=11, cout=64),
     "kernel_5x1": mg.BconvCase(kh=5, kw=1, h=6, w=3, cout=16),
+    # AMX tiling: 37 = 13+13+11 pixel runs (odd count per image), 3 channel chunks, 3 channel blocks
+    "amx_runs_chunks_blocks": mg.BconvCase(h=3, w=37, cin=130, cout=48),
+    "amx_runs_s1x2_bitpacked": mg.BconvCase(h=4, w=40, cin=70, cout=33, stride=(1, 2), out="bitpacked"),
+    "amx_runs_pad0_int8_dil2": mg.BconvCase(h=5, w=34, cin=64, cout=20, pad_values=0, dilation=(2, 2), out="int8"),
 }
 
 

@@ -27,7 +27,7 @@ def test_tfqnn_is_the_default_for_lce_flatbuffers(lce_file, float_fb):
     assert choose_runtime(lce_file.read_bytes()) == ("tfqnn", "")
     assert choose_runtime(float_fb) == ("lce", "")
     flags = interpreter_flags(lce_file.read_bytes(), runtime="tfqnn")
-    assert flags.kernels in ("scalar", "avx2", "avx512")
+    assert flags.kernels in ("scalar", "avx2", "avx512", "amx")
 
 
 def test_bench_default_runtime_is_tfqnn(lce_file, capsys):

@@ -27,6 +27,9 @@ struct BconvGeom {
   int w64;           // uint64 words per group and pixel = ceil(words_pg / 2)
   int blocks;        // 32-channel blocks per group = ceil(cout_pg / 32)
   int pad_rows, pad_cols;  // padded input extent covering every tap
+  // derived sizes of the AMX path (bconv_amx.cc): +-1 int8 layout, channels padded to 64
+  int cpad;          // round_up(cin_pg, 64) bytes per padded input pixel
+  int nblk16;        // 16-channel output blocks per group = ceil(cout_pg / 16)
 };
 
 struct BconvArgs {
@@ -42,7 +45,11 @@ struct BconvArgs {
   uint64_t* packed_filter; // [groups][blocks][kh][kw][w64][32]
   int32_t* tap_popcount;   // [kh*kw][cout], popcount of the filter bits of each tap
   uint64_t* padded;        // [groups][pad_rows][pad_cols][w64], one batch item
-  int filter_ready;        // packed_filter / tap_popcount already filled
+  int8_t* amx_filter;      // AMX path: [groups][nblk16][kh][kw][cpad/64][16 rows][64 bytes] VNNI tiles
+  int8_t* amx_input;       // AMX path: [groups][pad_rows][pad_cols][cpad] +-1/0 bytes, then 16*stride_w*cpad
+                           // bytes of slack read by the rows of a last, partial pixel tile
+  int32_t* amx_thr;        // AMX path: [cout] thresholds on the +-1 dot product
+  int filter_ready;        // packed_filter / tap_popcount (or amx_filter) already filled
   int threads;
   // Runs task(ctx, part, parts) for part = 0..parts-1 on persistent worker threads (ops.cc),
   // returning when all are done; part 0 runs on the calling thread.
@@ -60,5 +67,6 @@ void quantize_float_avx512(const float* x, int64_t pixels, int channels, uint32_
 void bconv_scalar(BconvArgs* a);
 void bconv_avx2(BconvArgs* a);
 void bconv_avx512(BconvArgs* a);
+void bconv_amx(BconvArgs* a);
 
 }  // namespace tfqnn

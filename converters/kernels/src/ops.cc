@@ -3,7 +3,10 @@
 // input: any inconsistency ends in ReportError + kTfLiteError, never an out-of-bounds access),
 // CPU dispatch, and registration through tflite::MutableOpResolver::AddCustom, looked up in
 // TensorFlow's libtensorflow_cc.so.2 (specs/x86-kernels.md §1).
+#include <cpuid.h>
 #include <dlfcn.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <condition_variable>
@@ -35,20 +38,48 @@ struct Path {
 const Path kScalar{"scalar", bconv_scalar, quantize_float_scalar};
 const Path kAvx2{"avx2", bconv_avx2, quantize_float_avx2};
 const Path kAvx512{"avx512", bconv_avx512, quantize_float_avx512};
+const Path kAmx{"amx", bconv_amx, quantize_float_avx512};
 
 bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt"); }
 bool cpu_has_avx512() {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq") && cpu_has_avx2();
 }
 
+// AMX-INT8 usable: CPUID.7.0:EDX bits 24 (AMX-TILE) and 25 (AMX-INT8), the OS saves the tile
+// state (XCR0 bits 17, 18), and Linux grants this process the tile data (arch_prctl
+// ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18; process-wide, asked once). The epilogue
+// and the unpacking use AVX-512BW.
+bool cpu_has_amx() {
+  static const bool ok = [] {
+    if (!cpu_has_avx512() || !__builtin_cpu_supports("avx512bw")) return false;
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+    if (!((edx >> 24) & 1) || !((edx >> 25) & 1)) return false;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !((ecx >> 27) & 1)) return false;  // OSXSAVE
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if (((lo >> 17) & 3) != 3) return false;
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+  }();
+  return ok;
+}
+
 const Path* g_path = nullptr;
+bool g_path_forced = false;  // TFQNN_KERNELS named the path: every layer runs on it
 std::string g_error;
 
-// Choose the path: TFQNN_KERNELS=scalar|avx2|avx512 forces one (an unsupported or unknown
+// AMX tiles hold up to 16 pixels of one output row; below 8 (tiny feature maps, e.g. CIFAR
+// ResNets' last stages) most of each TDPBSSD is idle and the +-1 byte weights (8x the bits) are
+// streamed for a handful of pixels, so the automatic choice keeps such layers on AVX-512
+// (measured crossover: benchmarks/results/x86_kernels.txt, docs/x86_kernels.md).
+constexpr int kAmxMinOutWidth = 8;
+
+// Choose the path: TFQNN_KERNELS=scalar|avx2|avx512|amx forces one (an unsupported or unknown
 // value is an error), otherwise the best one this CPU has.
 const Path* choose_path(std::string* err) {
   const char* env = std::getenv("TFQNN_KERNELS");
-  if (env != nullptr && *env != '\0' && std::strcmp(env, "auto") != 0) {
+  g_path_forced = env != nullptr && *env != '\0' && std::strcmp(env, "auto") != 0;
+  if (g_path_forced) {
     if (std::strcmp(env, "scalar") == 0) return &kScalar;
     if (std::strcmp(env, "avx2") == 0) {
       if (cpu_has_avx2()) return &kAvx2;
@@ -60,9 +91,15 @@ const Path* choose_path(std::string* err) {
       *err = "TFQNN_KERNELS=avx512 but this CPU has no AVX-512 VPOPCNTDQ";
       return nullptr;
     }
-    *err = std::string("TFQNN_KERNELS must be scalar, avx2, avx512 or auto, got '") + env + "'";
+    if (std::strcmp(env, "amx") == 0) {
+      if (cpu_has_amx()) return &kAmx;
+      *err = "TFQNN_KERNELS=amx but this CPU (or OS) offers no AMX-INT8";
+      return nullptr;
+    }
+    *err = std::string("TFQNN_KERNELS must be scalar, avx2, avx512, amx or auto, got '") + env + "'";
     return nullptr;
   }
+  if (cpu_has_amx()) return &kAmx;
   if (cpu_has_avx512()) return &kAvx512;
   if (cpu_has_avx2()) return &kAvx2;
   return &kScalar;
@@ -479,6 +516,10 @@ TfLiteStatus pool_eval(TfLiteContext* ctx, TfLiteNode* node) {
 }
 
 // ------------------------------------------------------------------ LceBconv2d
+int8_t* align64(int8_t* p) {
+  return p == nullptr ? p : p + ((64 - reinterpret_cast<uintptr_t>(p) % 64) % 64);
+}
+
 struct BconvData : OptionData {
   BconvGeom g{};
   int64_t channels_in = 0;
@@ -486,14 +527,19 @@ struct BconvData : OptionData {
   std::vector<float> mul, bias;
   std::vector<uint64_t> packed_filter, padded;
   std::vector<int32_t> tap_popcount;
+  std::vector<int8_t> amx_filter, amx_input;
+  std::vector<int32_t> amx_thr;
   int filter_ready = 0;
   const void* filter_seen = nullptr;
+  bool forced = false;        // g_path_forced at init
+  BconvFn kernel = nullptr;   // this layer's kernel (Prepare: the path's, or AVX-512 for small AMX layers)
 };
 
 void* bconv_init(TfLiteContext*, const char* buffer, size_t length) {
   auto* d = new BconvData;
   if (buffer != nullptr && length > 0) d->options.assign(buffer, buffer + length);
   d->path = g_path;
+  d->forced = g_path_forced;
   return d;
 }
 void bconv_free(TfLiteContext*, void* p) { delete static_cast<BconvData*>(p); }
@@ -597,7 +643,20 @@ TfLiteStatus bconv_prepare(TfLiteContext* ctx, TfLiteNode* node) {
   const int64_t packed = int64_t(g.groups) * g.blocks * g.kh * g.kw * g.w64 * 32;
   const int64_t padded = int64_t(g.groups) * g.pad_rows * g.pad_cols * g.w64;
   TFQNN_ENSURE(ctx, packed < kMaxElements && padded < kMaxElements, "LceBconv2d: shapes too large");
-  if (d->path->bconv != bconv_scalar) {
+  g.cpad = (g.cin_pg + 63) / 64 * 64;
+  g.nblk16 = (g.cout_pg + 15) / 16;
+  d->kernel = d->path->bconv;
+  if (d->path == &kAmx && !d->forced && g.out_w < kAmxMinOutWidth) d->kernel = bconv_avx512;
+  if (d->kernel == bconv_amx) {
+    const int64_t filter_bytes = int64_t(g.groups) * g.nblk16 * g.kh * g.kw * g.cpad * 16;
+    // one group plane per group, plus the slack read past the last row by a partial pixel tile
+    const int64_t input_bytes = (int64_t(g.groups) * g.pad_rows * g.pad_cols + 16 * int64_t(g.stride_w)) * g.cpad;
+    TFQNN_ENSURE(ctx, filter_bytes < kMaxElements && input_bytes < kMaxElements, "LceBconv2d: shapes too large");
+    // + 64: the tiles are used from a 64-byte aligned start (rows never straddle cache lines)
+    d->amx_filter.assign(size_t(filter_bytes) + 64, 0);
+    d->amx_input.assign(size_t(input_bytes) + 64, 0);
+    d->amx_thr.assign(size_t(g.cout), 0);
+  } else if (d->kernel != bconv_scalar) {
     d->packed_filter.assign(size_t(packed), 0);
     d->padded.assign(size_t(padded), 0);
     d->tap_popcount.assign(size_t(g.kh) * g.kw * g.cout, 0);
@@ -676,8 +735,11 @@ TfLiteStatus bconv_eval(TfLiteContext* ctx, TfLiteNode* node) {
   a.packed_filter = d->packed_filter.data();
   a.tap_popcount = d->tap_popcount.data();
   a.padded = d->padded.data();
+  a.amx_filter = align64(d->amx_filter.data());
+  a.amx_input = align64(d->amx_input.data());
+  a.amx_thr = d->amx_thr.data();
   a.filter_ready = d->filter_ready;
-  d->path->bconv(&a);
+  d->kernel(&a);
   d->filter_ready = a.filter_ready;
   d->filter_seen = filt->data.data;
   return kTfLiteOk;
@@ -756,9 +818,10 @@ __attribute__((visibility("default"))) const char* TfqnnKernelPath() {
   return tfqnn::g_path != nullptr ? tfqnn::g_path->name : "";
 }
 
-// Which paths this CPU supports: bit 0 scalar, bit 1 avx2, bit 2 avx512.
+// Which paths this CPU supports: bit 0 scalar, bit 1 avx2, bit 2 avx512, bit 3 amx.
 __attribute__((visibility("default"))) int TfqnnCpuPaths() {
-  return 1 | (tfqnn::cpu_has_avx2() ? 2 : 0) | (tfqnn::cpu_has_avx512() ? 4 : 0);
+  return 1 | (tfqnn::cpu_has_avx2() ? 2 : 0) | (tfqnn::cpu_has_avx512() ? 4 : 0) |
+         (tfqnn::cpu_has_amx() ? 8 : 0);
 }
 
 }  // extern "C"

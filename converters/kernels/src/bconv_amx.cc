@@ -1,0 +1,305 @@
+// AMX-INT8 LceBconv2d path: the binary convolution as an exact int8 GEMM on +-1 values.
+//
+// A binary product x*w with x, w in {-1, +1} is an int8 product, so the +-1 dot product D of an
+// output (the quantity LCE's popcount encodes: D = K - 2*popcount(x XOR w)) is computed by
+// TDPBSSD tiles: 16 pixels x 64 input channels (A, bytes) times 64 input channels x 16 output
+// channels (B, VNNI layout: row r holds channels 4r..4r+3 of each output channel) accumulate into
+// 16 x 16 int32 (C). Sapphire-Rapids-class cores retire one TDPBSSD (16*16*64 = 16384 MACs) per
+// 16 cycles, 1024 MACs/cycle, against ~341 binary MACs/cycle for XOR+POPCNT+ADD on AVX-512.
+//
+// The input is unpacked once per batch item to a padded +-1 byte image (channel padding and
+// zero-padding taps are 0, so SAME with pad_values = 0 needs no correction and one-padding is a
+// +1 border); an A tile is read straight from it with a row stride of stride_w pixels (implicit
+// GEMM, no im2col). Blocking: 2 A tiles (two pixel runs) x 2 B tiles (32 output channels) -> 4 C
+// tiles, software-pipelined with the epilogue of the previous block. Epilogue: acc2 = K - D is LCE's doubled accumulator (transform.h), applied 16 lanes at a
+// time (float, bitpacked) or per element (int8). Compiled with -mamx-tile -mamx-int8 and AVX-512BW.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "bconv.h"
+#include "transform.h"
+
+namespace tfqnn {
+namespace {
+
+struct TileConfig {
+  uint8_t palette_id;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+static_assert(sizeof(TileConfig) == 64, "AMX tile configuration is 64 bytes");
+
+// Pixels per A tile: out_w split into the fewest runs of <= 16, evenly (28 -> 2 x 14).
+inline int tile_rows(int out_w) {
+  const int runs = (out_w + 15) / 16;
+  return (out_w + runs - 1) / runs;
+}
+
+inline const int8_t* filter_tile(const BconvArgs* a, int grp, int nb, int ky, int kx) {
+  const BconvGeom& g = a->g;
+  const int64_t cchunks = g.cpad / 64;
+  return a->amx_filter + ((((int64_t(grp) * g.nblk16 + nb) * g.kh + ky) * g.kw + kx) * cchunks) * 1024;
+}
+
+// +-1 bytes in VNNI tile order; 0 for channels past cin_pg or cout_pg.
+void pack_filter_amx(BconvArgs* a) {
+  const BconvGeom& g = a->g;
+  const int cchunks = g.cpad / 64;
+  const uint32_t* f = reinterpret_cast<const uint32_t*>(a->filter);
+  for (int grp = 0; grp < g.groups; ++grp)
+    for (int nb = 0; nb < g.nblk16; ++nb)
+      for (int ky = 0; ky < g.kh; ++ky)
+        for (int kx = 0; kx < g.kw; ++kx) {
+          int8_t* tile = const_cast<int8_t*>(filter_tile(a, grp, nb, ky, kx));
+          std::memset(tile, 0, size_t(cchunks) * 1024);
+          for (int n = 0; n < 16; ++n) {
+            const int cl = nb * 16 + n;
+            if (cl >= g.cout_pg) break;
+            const uint32_t* w = f + ((int64_t(grp * g.cout_pg + cl) * g.kh + ky) * g.kw + kx) * g.words_pg;
+            for (int ch = 0; ch < g.cin_pg; ++ch) {
+              const int bit = (w[ch >> 5] >> (ch & 31)) & 1;
+              const int cc = ch / 64, r = (ch % 64) / 4, j = ch % 4;
+              tile[cc * 1024 + r * 64 + 4 * n + j] = bit ? -1 : 1;
+            }
+          }
+        }
+}
+
+// One batch item's bitpacked input -> padded +-1 byte image (bit 1 = -1, bit 0 = +1).
+void unpack_input(BconvArgs* a, int n) {
+  const BconvGeom& g = a->g;
+  const int cchunks = g.cpad / 64;
+  const int64_t plane = int64_t(g.pad_rows) * g.pad_cols * g.cpad;
+  const __m512i plus = _mm512_set1_epi8(1), minus = _mm512_set1_epi8(-1);
+  const __m512i border = g.zero_pad ? _mm512_setzero_si512() : plus;
+  for (int grp = 0; grp < g.groups; ++grp)
+    for (int r = 0; r < g.pad_rows; ++r) {
+      const int iy = r - g.pad_h;
+      for (int col = 0; col < g.pad_cols; ++col) {
+        const int ix = col - g.pad_w;
+        int8_t* dst = a->amx_input + grp * plane + (int64_t(r) * g.pad_cols + col) * g.cpad;
+        const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
+        const uint32_t* src = inside ? reinterpret_cast<const uint32_t*>(a->input) +
+                                           ((int64_t(n) * g.in_h + iy) * g.in_w + ix) * g.words_in +
+                                           int64_t(grp) * g.words_pg
+                                     : nullptr;
+        for (int cc = 0; cc < cchunks; ++cc) {
+          const int left = g.cin_pg - 64 * cc;
+          const __mmask64 valid = left >= 64 ? ~__mmask64(0) : (__mmask64(1) << left) - 1;
+          __m512i v = border;
+          if (inside) {
+            const uint64_t lo = src[2 * cc];
+            const uint64_t hi = 2 * cc + 1 < g.words_pg ? src[2 * cc + 1] : 0;
+            v = _mm512_mask_blend_epi8(lo | (hi << 32), plus, minus);
+          }
+          _mm512_storeu_si512(dst + 64 * cc, _mm512_maskz_mov_epi8(valid, v));
+        }
+      }
+    }
+}
+
+constexpr int kPrefetch = 2;
+
+// C tiles 0..3 = (A0,B0) (A0,B1) (A1,B0) (A1,B1); A in tiles 4,5; B in tiles 6,7. Leaves the sums
+// in the C tiles: the caller stores them with store_block after other work (see run_rows_amx).
+template <int MA, int NB>
+void compute_block(const BconvArgs* a, int grp, int nb, const int8_t* const* arow) {
+  const BconvGeom& g = a->g;
+  const int cchunks = g.cpad / 64;
+  const int64_t astride = int64_t(g.stride_w) * g.cpad;
+  const int64_t next_b = int64_t(g.kh) * g.kw * cchunks * 1024;  // one 16-channel block further
+  _tile_zero(0);
+  if (NB == 2) _tile_zero(1);
+  if (MA == 2) _tile_zero(2);
+  if (MA == 2 && NB == 2) _tile_zero(3);
+  for (int ky = 0; ky < g.kh; ++ky)
+    for (int kx = 0; kx < g.kw; ++kx) {
+      const int64_t off = (int64_t(ky) * g.dil_h * g.pad_cols + int64_t(kx) * g.dil_w) * g.cpad;
+      const int8_t* b0 = filter_tile(a, grp, nb, ky, kx);
+      for (int cc = 0; cc < cchunks; ++cc) {
+        // A block's B tiles are contiguous over all taps and chunks: fetch kPrefetch steps ahead
+        // into L1 (tile loads from L2 stall the TMUL otherwise; a prefetch never faults).
+        const int8_t* ahead = b0 + (cc + kPrefetch) * 1024;
+        for (int line = 0; line < 1024; line += 64) {
+          _mm_prefetch(reinterpret_cast<const char*>(ahead + line), _MM_HINT_T0);
+          if (NB == 2) _mm_prefetch(reinterpret_cast<const char*>(ahead + next_b + line), _MM_HINT_T0);
+        }
+        _tile_loadd(6, b0 + cc * 1024, 64);
+        if (NB == 2) _tile_loadd(7, b0 + next_b + cc * 1024, 64);
+        _tile_loadd(4, arow[0] + off + cc * 64, astride);
+        _tile_dpbssd(0, 4, 6);
+        if (NB == 2) _tile_dpbssd(1, 4, 7);
+        if (MA == 2) {
+          _tile_loadd(5, arow[1] + off + cc * 64, astride);
+          _tile_dpbssd(2, 5, 6);
+          if (NB == 2) _tile_dpbssd(3, 5, 7);
+        }
+      }
+    }
+}
+
+template <int MA, int NB>
+void store_block(int32_t* cbuf) {
+  _tile_stored(0, cbuf, 64);
+  if (NB == 2) _tile_stored(1, cbuf + 256, 64);
+  if (MA == 2) _tile_stored(2, cbuf + 512, 64);
+  if (MA == 2 && NB == 2) _tile_stored(3, cbuf + 768, 64);
+}
+
+// Outputs of `valid` pixels x one 16-channel block from a stored C tile (row p = pixel p).
+void epilogue(const BconvArgs* a, int64_t pixel0, int valid, int c0, int n_ch, const int32_t* tile) {
+  const BconvGeom& g = a->g;
+  const __mmask16 lanes = __mmask16((1u << n_ch) - 1);
+  const __m512i k = _mm512_set1_epi32(g.k);
+  if (g.out_type == kOutFloat) {
+    const __m512i lo = _mm512_set1_epi32(a->clamp_min), hi = _mm512_set1_epi32(a->clamp_max);
+    const __m512 mul = _mm512_maskz_loadu_ps(lanes, a->mul + c0), bias = _mm512_maskz_loadu_ps(lanes, a->bias + c0);
+    for (int p = 0; p < valid; ++p) {
+      __m512i x = _mm512_sub_epi32(k, _mm512_load_si512(tile + 16 * p));
+      x = _mm512_min_epi32(_mm512_max_epi32(x, lo), hi);
+      // multiply, then add: two roundings, as transform_float (no FMA)
+      const __m512 y = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(x), mul), bias);
+      _mm512_mask_storeu_ps(static_cast<float*>(a->output) + (pixel0 + p) * g.cout + c0, lanes, y);
+    }
+  } else if (g.out_type == kOutBitpacked) {
+    const __m512i thr = _mm512_maskz_loadu_epi32(lanes, a->amx_thr + c0);
+    const int word = c0 >> 5, shift = c0 & 31;
+    for (int p = 0; p < valid; ++p) {
+      const uint64_t bits = _mm512_mask_cmplt_epi32_mask(lanes, _mm512_load_si512(tile + 16 * p), thr);
+      uint32_t* out = static_cast<uint32_t*>(a->output) + (pixel0 + p) * g.out_words + word;
+      const uint64_t placed = bits << shift;
+      out[0] |= uint32_t(placed);
+      if (placed >> 32) out[1] |= uint32_t(placed >> 32);
+    }
+  } else {
+    alignas(64) int32_t acc2[16];
+    for (int p = 0; p < valid; ++p) {
+      for (int i = 0; i < n_ch; ++i) acc2[i] = g.k - tile[16 * p + i];
+      write_pixel(a, pixel0 + p, c0, n_ch, acc2, true);
+    }
+  }
+}
+
+struct Run {
+  int oy, ox0, valid;
+};
+
+// One 2x2 (or smaller) block of C tiles: its pixel runs, first 16-channel block and tile counts.
+struct Block {
+  Run run[2];
+  int grp, nb, ma, nbk;
+};
+
+void block_epilogue(const BconvArgs* a, int n, const Block& b, const int32_t* cbuf) {
+  const BconvGeom& g = a->g;
+  for (int i = 0; i < b.ma; ++i)
+    for (int j = 0; j < b.nbk; ++j) {
+      const int cl = (b.nb + j) * 16;
+      const int n_ch = g.cout_pg - cl < 16 ? g.cout_pg - cl : 16;
+      const int64_t pixel0 = (int64_t(n) * g.out_h + b.run[i].oy) * g.out_w + b.run[i].ox0;
+      epilogue(a, pixel0, b.run[i].valid, b.grp * g.cout_pg + cl, n_ch, cbuf + 256 * (2 * i + j));
+    }
+}
+
+// Software pipeline: the epilogue of block i runs after block i+1's tile instructions are issued
+// and before its store, so the vector epilogue overlaps the TMUL instead of idling it.
+void run_rows_amx(BconvArgs* a, int n, int row_begin, int row_end) {
+  const BconvGeom& g = a->g;
+  const int mrows = tile_rows(g.out_w);
+  const int runs_per_row = (g.out_w + mrows - 1) / mrows;
+  TileConfig cfg;
+  std::memset(&cfg, 0, sizeof cfg);
+  cfg.palette_id = 1;
+  for (int t = 0; t < 8; ++t) {
+    cfg.colsb[t] = 64;
+    cfg.rows[t] = uint8_t(t >= 6 ? 16 : mrows);
+  }
+  _tile_loadconfig(&cfg);
+  alignas(64) int32_t cbuf[2][4 * 256];
+  Block pending{};
+  bool has_pending = false;
+  int slot = 0;
+  const int64_t plane = int64_t(g.pad_rows) * g.pad_cols * g.cpad;
+  const int total = (row_end - row_begin) * runs_per_row;
+  for (int grp = 0; grp < g.groups; ++grp)
+    for (int q = 0; q < total; q += 2) {
+      Block b{};
+      b.grp = grp;
+      b.ma = total - q >= 2 ? 2 : 1;
+      const int8_t* arow[2] = {nullptr, nullptr};
+      for (int i = 0; i < b.ma; ++i) {
+        const int oy = row_begin + (q + i) / runs_per_row;
+        const int ox0 = ((q + i) % runs_per_row) * mrows;
+        b.run[i] = Run{oy, ox0, g.out_w - ox0 < mrows ? g.out_w - ox0 : mrows};
+        arow[i] = a->amx_input + grp * plane +
+                  (int64_t(oy) * g.stride_h * g.pad_cols + int64_t(ox0) * g.stride_w) * g.cpad;
+      }
+      for (int nb = 0; nb < g.nblk16; nb += 2) {
+        b.nb = nb;
+        b.nbk = g.nblk16 - nb >= 2 ? 2 : 1;
+        const int kind = (b.ma == 2 ? 2 : 0) + (b.nbk == 2 ? 1 : 0);
+        if (kind == 3) compute_block<2, 2>(a, grp, nb, arow);
+        else if (kind == 2) compute_block<2, 1>(a, grp, nb, arow);
+        else if (kind == 1) compute_block<1, 2>(a, grp, nb, arow);
+        else compute_block<1, 1>(a, grp, nb, arow);
+        if (has_pending) block_epilogue(a, n, pending, cbuf[slot ^ 1]);
+        if (kind == 3) store_block<2, 2>(cbuf[slot]);
+        else if (kind == 2) store_block<2, 1>(cbuf[slot]);
+        else if (kind == 1) store_block<1, 2>(cbuf[slot]);
+        else store_block<1, 1>(cbuf[slot]);
+        pending = b;
+        has_pending = true;
+        slot ^= 1;
+      }
+    }
+  if (has_pending) block_epilogue(a, n, pending, cbuf[slot ^ 1]);
+  _tile_release();
+}
+
+struct AmxRowTask {
+  BconvArgs* a;
+  int n;
+  static void run(void* ctx, int part, int parts) {
+    auto* t = static_cast<AmxRowTask*>(ctx);
+    const int h = t->a->g.out_h;
+    run_rows_amx(t->a, t->n, int(int64_t(h) * part / parts), int(int64_t(h) * (part + 1) / parts));
+  }
+};
+
+}  // namespace
+
+void bconv_amx(BconvArgs* a) {
+  const BconvGeom& g = a->g;
+  if (!a->filter_ready) {
+    pack_filter_amx(a);
+    a->filter_ready = 1;
+  }
+  if (g.out_type == kOutBitpacked) {
+    std::memset(a->output, 0, sizeof(int32_t) * int64_t(g.batch) * g.out_h * g.out_w * g.out_words);
+    // bit = (K - D) > 2*t  <=>  D < K - 2*t; D lies in [-K, K], so clamping keeps every decision.
+    for (int c = 0; c < g.cout; ++c) {
+      int64_t t = int64_t(g.k) - 2 * int64_t(a->thresholds[c]);
+      if (t < -int64_t(g.k) - 1) t = -int64_t(g.k) - 1;
+      if (t > int64_t(g.k) + 1) t = int64_t(g.k) + 1;
+      a->amx_thr[c] = int32_t(t);
+    }
+  }
+  int threads = a->threads < 1 ? 1 : a->threads;
+  if (threads > g.out_h) threads = g.out_h;
+  const int64_t macs = int64_t(g.out_h) * g.out_w * g.cout * g.k;
+  if (macs < (int64_t(1) << 24) || a->parallel_for == nullptr) threads = 1;
+  for (int n = 0; n < g.batch; ++n) {
+    unpack_input(a, n);
+    AmxRowTask task{a, n};
+    if (threads == 1) {
+      AmxRowTask::run(&task, 0, 1);
+    } else {
+      a->parallel_for(&AmxRowTask::run, &task, threads);
+    }
+  }
+}
+
+}  // namespace tfqnn
