@@ -10,8 +10,9 @@
 // The input is unpacked once per batch item to a padded +-1 byte image (channel padding and
 // zero-padding taps are 0, so SAME with pad_values = 0 needs no correction and one-padding is a
 // +1 border); an A tile is read straight from it with a row stride of stride_w pixels (implicit
-// GEMM, no im2col). Blocking: 2 A tiles (two pixel runs) x 2 B tiles (32 output channels) -> 4 C
-// tiles, software-pipelined with the epilogue of the previous block. Epilogue: acc2 = K - D is LCE's doubled accumulator (transform.h), applied 16 lanes at a
+// GEMM, no im2col). Blocking: 2 A tiles (two pixel runs) x 1 B tile (16 output channels) -> 2 C
+// tiles; consecutive blocks alternate between two C pairs so the TMUL never waits for a store, and
+// the epilogue of one block runs while the next computes. Epilogue: acc2 = K - D is LCE's doubled accumulator (transform.h), applied 16 lanes at a
 // time (float, bitpacked) or per element (int8). Compiled with -mamx-tile -mamx-int8 and AVX-512BW.
 #include <immintrin.h>
 
@@ -101,53 +102,57 @@ void unpack_input(BconvArgs* a, int n) {
     }
 }
 
-constexpr int kPrefetch = 2;
+constexpr int kPrefetch = 2;  // B tiles fetched this many K steps ahead
 
-// C tiles 0..3 = (A0,B0) (A0,B1) (A1,B0) (A1,B1); A in tiles 4,5; B in tiles 6,7. Leaves the sums
-// in the C tiles: the caller stores them with store_block after other work (see run_rows_amx).
-template <int MA, int NB>
+// One block = up to 2 pixel runs (A tiles 4, 5) x one 16-channel block (B tile 6 + SET) into the C
+// pair {2*SET, 2*SET+1}. Blocks alternate SET, so a block's TMUL work overlaps the store and
+// epilogue of the previous one (a C tile cannot be re-zeroed before its store retires; with one C
+// set per block the TMUL idled at every store, measured ~40 % slower). The sums stay in the C
+// tiles; store_block<SET, MA> writes them out.
+// GCC's tile intrinsics paste their tile numbers into the instruction text, so each tile set
+// gets literal numbers here: C tiles 0, 1 (set 0) or 2, 3 (set 1), B tile 6 or 7.
+#define TFQNN_SET(SET, STMT0, STMT1) \
+  do {                               \
+    if constexpr ((SET) == 0) {      \
+      STMT0;                         \
+    } else {                         \
+      STMT1;                         \
+    }                                \
+  } while (0)
+
+template <int SET, int MA>
 void compute_block(const BconvArgs* a, int grp, int nb, const int8_t* const* arow) {
   const BconvGeom& g = a->g;
   const int cchunks = g.cpad / 64;
   const int64_t astride = int64_t(g.stride_w) * g.cpad;
-  const int64_t next_b = int64_t(g.kh) * g.kw * cchunks * 1024;  // one 16-channel block further
-  _tile_zero(0);
-  if (NB == 2) _tile_zero(1);
-  if (MA == 2) _tile_zero(2);
-  if (MA == 2 && NB == 2) _tile_zero(3);
+  TFQNN_SET(SET, _tile_zero(0), _tile_zero(2));
+  if (MA == 2) TFQNN_SET(SET, _tile_zero(1), _tile_zero(3));
+  const int8_t* bnext = filter_tile(a, grp, nb, 0, 0);  // contiguous over taps and chunks
   for (int ky = 0; ky < g.kh; ++ky)
     for (int kx = 0; kx < g.kw; ++kx) {
       const int64_t off = (int64_t(ky) * g.dil_h * g.pad_cols + int64_t(kx) * g.dil_w) * g.cpad;
-      const int8_t* b0 = filter_tile(a, grp, nb, ky, kx);
-      for (int cc = 0; cc < cchunks; ++cc) {
-        // A block's B tiles are contiguous over all taps and chunks: fetch kPrefetch steps ahead
-        // into L1 (tile loads from L2 stall the TMUL otherwise; a prefetch never faults).
-        const int8_t* ahead = b0 + (cc + kPrefetch) * 1024;
-        for (int line = 0; line < 1024; line += 64) {
-          _mm_prefetch(reinterpret_cast<const char*>(ahead + line), _MM_HINT_T0);
-          if (NB == 2) _mm_prefetch(reinterpret_cast<const char*>(ahead + next_b + line), _MM_HINT_T0);
-        }
-        _tile_loadd(6, b0 + cc * 1024, 64);
-        if (NB == 2) _tile_loadd(7, b0 + next_b + cc * 1024, 64);
+      for (int cc = 0; cc < cchunks; ++cc, bnext += 1024) {
+        // tile loads from L2 stall the TMUL: pull the B tile kPrefetch steps ahead into L1
+        // (a prefetch past the buffer's end never faults)
+        for (int line = 0; line < 1024; line += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(bnext + kPrefetch * 1024 + line), _MM_HINT_T0);
+        TFQNN_SET(SET, _tile_loadd(6, bnext, 64), _tile_loadd(7, bnext, 64));
         _tile_loadd(4, arow[0] + off + cc * 64, astride);
-        _tile_dpbssd(0, 4, 6);
-        if (NB == 2) _tile_dpbssd(1, 4, 7);
+        TFQNN_SET(SET, _tile_dpbssd(0, 4, 6), _tile_dpbssd(2, 4, 7));
         if (MA == 2) {
           _tile_loadd(5, arow[1] + off + cc * 64, astride);
-          _tile_dpbssd(2, 5, 6);
-          if (NB == 2) _tile_dpbssd(3, 5, 7);
+          TFQNN_SET(SET, _tile_dpbssd(1, 5, 6), _tile_dpbssd(3, 5, 7));
         }
       }
     }
 }
 
-template <int MA, int NB>
+template <int SET, int MA>
 void store_block(int32_t* cbuf) {
-  _tile_stored(0, cbuf, 64);
-  if (NB == 2) _tile_stored(1, cbuf + 256, 64);
-  if (MA == 2) _tile_stored(2, cbuf + 512, 64);
-  if (MA == 2 && NB == 2) _tile_stored(3, cbuf + 768, 64);
+  TFQNN_SET(SET, _tile_stored(0, cbuf, 64), _tile_stored(2, cbuf, 64));
+  if (MA == 2) TFQNN_SET(SET, _tile_stored(1, cbuf + 256, 64), _tile_stored(3, cbuf + 256, 64));
 }
+#undef TFQNN_SET
 
 // Outputs of `valid` pixels x one 16-channel block from a stored C tile (row p = pixel p).
 void epilogue(const BconvArgs* a, int64_t pixel0, int valid, int c0, int n_ch, const int32_t* tile) {
@@ -187,25 +192,31 @@ struct Run {
   int oy, ox0, valid;
 };
 
-// One 2x2 (or smaller) block of C tiles: its pixel runs, first 16-channel block and tile counts.
+// One block of C tiles: its pixel runs, its 16-channel block and its tile set.
 struct Block {
   Run run[2];
-  int grp, nb, ma, nbk;
+  int grp, nb, ma, set;
 };
 
 void block_epilogue(const BconvArgs* a, int n, const Block& b, const int32_t* cbuf) {
   const BconvGeom& g = a->g;
-  for (int i = 0; i < b.ma; ++i)
-    for (int j = 0; j < b.nbk; ++j) {
-      const int cl = (b.nb + j) * 16;
-      const int n_ch = g.cout_pg - cl < 16 ? g.cout_pg - cl : 16;
-      const int64_t pixel0 = (int64_t(n) * g.out_h + b.run[i].oy) * g.out_w + b.run[i].ox0;
-      epilogue(a, pixel0, b.run[i].valid, b.grp * g.cout_pg + cl, n_ch, cbuf + 256 * (2 * i + j));
-    }
+  const int cl = b.nb * 16;
+  const int n_ch = g.cout_pg - cl < 16 ? g.cout_pg - cl : 16;
+  for (int i = 0; i < b.ma; ++i) {
+    const int64_t pixel0 = (int64_t(n) * g.out_h + b.run[i].oy) * g.out_w + b.run[i].ox0;
+    epilogue(a, pixel0, b.run[i].valid, b.grp * g.cout_pg + cl, n_ch, cbuf + 256 * i);
+  }
 }
 
-// Software pipeline: the epilogue of block i runs after block i+1's tile instructions are issued
-// and before its store, so the vector epilogue overlaps the TMUL instead of idling it.
+void store_pending(const Block& b, int32_t* cbuf) {
+  if (b.set == 0 && b.ma == 2) store_block<0, 2>(cbuf);
+  else if (b.set == 0) store_block<0, 1>(cbuf);
+  else if (b.ma == 2) store_block<1, 2>(cbuf);
+  else store_block<1, 1>(cbuf);
+}
+
+// Software pipeline: block i's tile instructions are issued, then block i-1 (other tile set) is
+// stored and its epilogue runs on the vector units while the TMUL works on block i.
 void run_rows_amx(BconvArgs* a, int n, int row_begin, int row_end) {
   const BconvGeom& g = a->g;
   const int mrows = tile_rows(g.out_w);
@@ -218,44 +229,55 @@ void run_rows_amx(BconvArgs* a, int n, int row_begin, int row_end) {
     cfg.rows[t] = uint8_t(t >= 6 ? 16 : mrows);
   }
   _tile_loadconfig(&cfg);
-  alignas(64) int32_t cbuf[2][4 * 256];
+  alignas(64) int32_t cbuf[2 * 256];
   Block pending{};
   bool has_pending = false;
-  int slot = 0;
+  int set = 0;
   const int64_t plane = int64_t(g.pad_rows) * g.pad_cols * g.cpad;
   const int total = (row_end - row_begin) * runs_per_row;
-  for (int grp = 0; grp < g.groups; ++grp)
-    for (int q = 0; q < total; q += 2) {
-      Block b{};
-      b.grp = grp;
-      b.ma = total - q >= 2 ? 2 : 1;
-      const int8_t* arow[2] = {nullptr, nullptr};
-      for (int i = 0; i < b.ma; ++i) {
-        const int oy = row_begin + (q + i) / runs_per_row;
-        const int ox0 = ((q + i) % runs_per_row) * mrows;
-        b.run[i] = Run{oy, ox0, g.out_w - ox0 < mrows ? g.out_w - ox0 : mrows};
-        arow[i] = a->amx_input + grp * plane +
-                  (int64_t(oy) * g.stride_h * g.pad_cols + int64_t(ox0) * g.stride_w) * g.cpad;
-      }
-      for (int nb = 0; nb < g.nblk16; nb += 2) {
-        b.nb = nb;
-        b.nbk = g.nblk16 - nb >= 2 ? 2 : 1;
-        const int kind = (b.ma == 2 ? 2 : 0) + (b.nbk == 2 ? 1 : 0);
-        if (kind == 3) compute_block<2, 2>(a, grp, nb, arow);
-        else if (kind == 2) compute_block<2, 1>(a, grp, nb, arow);
-        else if (kind == 1) compute_block<1, 2>(a, grp, nb, arow);
-        else compute_block<1, 1>(a, grp, nb, arow);
-        if (has_pending) block_epilogue(a, n, pending, cbuf[slot ^ 1]);
-        if (kind == 3) store_block<2, 2>(cbuf[slot]);
-        else if (kind == 2) store_block<2, 1>(cbuf[slot]);
-        else if (kind == 1) store_block<1, 2>(cbuf[slot]);
-        else store_block<1, 1>(cbuf[slot]);
-        pending = b;
-        has_pending = true;
-        slot ^= 1;
-      }
+  auto block = [&](int grp, int q, int nb) {
+    Block b{};
+    b.grp = grp;
+    b.nb = nb;
+    b.set = set;
+    b.ma = total - q >= 2 ? 2 : 1;
+    const int8_t* arow[2] = {nullptr, nullptr};
+    for (int i = 0; i < b.ma; ++i) {
+      const int oy = row_begin + (q + i) / runs_per_row;
+      const int ox0 = ((q + i) % runs_per_row) * mrows;
+      b.run[i] = Run{oy, ox0, g.out_w - ox0 < mrows ? g.out_w - ox0 : mrows};
+      arow[i] = a->amx_input + grp * plane +
+                (int64_t(oy) * g.stride_h * g.pad_cols + int64_t(ox0) * g.stride_w) * g.cpad;
     }
-  if (has_pending) block_epilogue(a, n, pending, cbuf[slot ^ 1]);
+    if (set == 0 && b.ma == 2) compute_block<0, 2>(a, grp, nb, arow);
+    else if (set == 0) compute_block<0, 1>(a, grp, nb, arow);
+    else if (b.ma == 2) compute_block<1, 2>(a, grp, nb, arow);
+    else compute_block<1, 1>(a, grp, nb, arow);
+    if (has_pending) {
+      store_pending(pending, cbuf);
+      block_epilogue(a, n, pending, cbuf);
+    }
+    pending = b;
+    has_pending = true;
+    set ^= 1;
+  };
+  // Keep the larger operand cached: weights larger than this part's input rows -> one 16-channel
+  // weight block at a time over all pixel runs (weights streamed once), else the reverse.
+  const int64_t weight_bytes = int64_t(g.nblk16) * g.kh * g.kw * g.cpad * 16;
+  const int64_t input_bytes = int64_t(row_end - row_begin) * g.stride_h * g.pad_cols * g.cpad;
+  for (int grp = 0; grp < g.groups; ++grp) {
+    if (weight_bytes > input_bytes) {
+      for (int nb = 0; nb < g.nblk16; ++nb)
+        for (int q = 0; q < total; q += 2) block(grp, q, nb);
+    } else {
+      for (int q = 0; q < total; q += 2)
+        for (int nb = 0; nb < g.nblk16; ++nb) block(grp, q, nb);
+    }
+  }
+  if (has_pending) {
+    store_pending(pending, cbuf);
+    block_epilogue(a, n, pending, cbuf);
+  }
   _tile_release();
 }
 
