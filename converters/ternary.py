@@ -17,7 +17,7 @@ the ternary kernels (sizes are computed from the weight tensors — the flatbuff
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -63,37 +63,66 @@ def _is_ternary(layer: Any) -> bool:
     return isinstance(layer, _EC2TMixin) and not layer.prune and float(layer.ec2t_active.numpy()) > 0.5
 
 
-def export_model(model: keras.Model, mode: str = "merged") -> keras.Model:
-    """A plain Keras copy of ``model`` with every EC2T layer's forward kernel baked in (see module doc)."""
-    if mode not in EXPORT_MODES:
-        raise ConfigError(f"unknown ternary export mode {mode!r}; modes: {', '.join(EXPORT_MODES)}")
+def _forward_kernel(layer: Any) -> np.ndarray:
+    """The kernel an EC2T layer computes with: ``T`` when active ternary, else ``W`` / ``W[A≠1]`` (pruned)."""
+    return layer.ternary_kernel().numpy() if _is_ternary(layer) else layer.effective_kernel().numpy()
 
-    def clone(layer):
+
+def rebuild_ternary(model: keras.Model,
+                    replace: Callable[[Any, dict], keras.layers.Layer | None],
+                    fill: Callable[[Any, keras.layers.Layer], bool]) -> keras.Model:
+    """Clone ``model`` with every EC2T layer as a plain ``Conv2D``/``Dense`` holding its forward kernel.
+
+    ``replace(layer, config)`` may return another layer for ``layer`` (``config`` = its ``get_config()``),
+    or ``None`` for the default; ``fill(layer, new_layer)`` copies weights into a replaced layer and
+    returns ``True``, or returns ``False`` for the default copy.
+    """
+    def clone(layer: Any) -> keras.layers.Layer:
         config = layer.get_config()
+        new_layer = replace(layer, dict(config))
+        if new_layer is not None:
+            return new_layer
         if isinstance(layer, _EC2TMixin):
             config.pop("prune", None)
-            if mode == "split" and isinstance(layer, TernaryConv2D) and _is_ternary(layer):
-                return SplitTernaryConv2D(config, name=layer.name)
             return (keras.layers.Conv2D if isinstance(layer, TernaryConv2D) else keras.layers.Dense).from_config(config)
         return layer.__class__.from_config(config)
 
     new = keras.models.clone_model(model, clone_function=clone)
     for layer in model.layers:
         target = new.get_layer(layer.name)
+        if fill(layer, target):
+            continue
         if isinstance(layer, _EC2TMixin):
-            t = layer.effective_kernel().numpy() if not _is_ternary(layer) else layer.ternary_kernel().numpy()
-            if isinstance(target, SplitTernaryConv2D):
-                target.pos.kernel.assign(np.where(t > 0, t, 0).astype(np.float32))
-                target.neg.kernel.assign(np.where(t < 0, t, 0).astype(np.float32))
-                if layer.use_bias:
-                    target.pos.bias.assign(layer.bias.numpy())
-            else:
-                target.kernel.assign(t)
-                if layer.use_bias:
-                    target.bias.assign(layer.bias.numpy())
+            target.kernel.assign(_forward_kernel(layer))
+            if layer.use_bias:
+                target.bias.assign(layer.bias.numpy())
         elif layer.weights:
             target.set_weights(layer.get_weights())
     return new
+
+
+def export_model(model: keras.Model, mode: str = "merged") -> keras.Model:
+    """A plain Keras copy of ``model`` with every EC2T layer's forward kernel baked in (see module doc)."""
+    if mode not in EXPORT_MODES:
+        raise ConfigError(f"unknown ternary export mode {mode!r}; modes: {', '.join(EXPORT_MODES)}")
+
+    def replace(layer: Any, config: dict) -> keras.layers.Layer | None:
+        if mode == "split" and isinstance(layer, TernaryConv2D) and _is_ternary(layer):
+            config.pop("prune", None)
+            return SplitTernaryConv2D(config, name=layer.name)
+        return None
+
+    def fill(layer: Any, target: keras.layers.Layer) -> bool:
+        if not isinstance(target, SplitTernaryConv2D):
+            return False
+        t = layer.ternary_kernel().numpy()
+        target.pos.kernel.assign(np.where(t > 0, t, 0).astype(np.float32))
+        target.neg.kernel.assign(np.where(t < 0, t, 0).astype(np.float32))
+        if layer.use_bias:
+            target.pos.bias.assign(layer.bias.numpy())
+        return True
+
+    return rebuild_ternary(model, replace, fill)
 
 
 def convert_int8(model: keras.Model, representative_data: np.ndarray | Iterable, mode: str = "split", **kwargs: Any) -> bytes:

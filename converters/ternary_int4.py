@@ -24,10 +24,10 @@ import numpy as np
 from tfqnn.keras import keras
 import tensorflow as tf  # noqa: E402
 
-from converters.ternary import _is_ternary  # noqa: E402
+from converters.ternary import _is_ternary, rebuild_ternary  # noqa: E402
 from tfqnn.errors import ConfigError, ConversionError  # noqa: E402
 from tfqnn.layers.hawq import HawqConvBN  # noqa: E402
-from tfqnn.layers.ternary_conv import TernaryConv2D, _EC2TMixin  # noqa: E402
+from tfqnn.layers.ternary_conv import TernaryConv2D  # noqa: E402
 
 INT4_MODES = ("split", "merged")
 _CONV_KEYS = ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups", "use_bias")
@@ -107,39 +107,33 @@ def export_int4(model: keras.Model, calibration: np.ndarray, mode: str = "split"
     folds = {layer.name: _folded_bn(model, layer) for layer in ternary}
     folded_bns = {bn.name for bn in folds.values() if bn is not None}
 
-    def clone(layer: Any) -> keras.layers.Layer:
-        config = layer.get_config()
+    def replace(layer: Any, config: dict) -> keras.layers.Layer | None:
         if layer.name in folds:
             bn = folds[layer.name]
             return Int4TernaryConv(config, bn_epsilon=0.0 if bn is None else bn.epsilon, split=mode == "split", name=layer.name)
         if layer.name in folded_bns:
             return keras.layers.Activation("linear", name=layer.name)
-        if isinstance(layer, _EC2TMixin):  # pruned / inactive EC2T layers: plain layer with W[A≠1] or W
-            config.pop("prune", None)
-            return (keras.layers.Conv2D if isinstance(layer, TernaryConv2D) else keras.layers.Dense).from_config(config)
-        return layer.__class__.from_config(config)
+        return None  # pruned / inactive EC2T layers: plain layer with W[A≠1] or W
 
-    new = keras.models.clone_model(model, clone_function=clone)
-    for layer in model.layers:
-        target = new.get_layer(layer.name)
-        if isinstance(target, Int4TernaryConv):
-            t = layer.ternary_kernel().numpy()
-            gamma, beta, mean, var = _bn_arrays(folds[layer.name], t.shape[-1])
-            bias = layer.bias.numpy() if layer.use_bias else None
-            kernels = [np.where(t > 0, t, 0), np.where(t < 0, t, 0)] if target.split else [t]
-            for i, (part, kernel) in enumerate(zip(target.parts, kernels)):
-                part_bn = (gamma, beta, mean, var) if i == 0 else (gamma, np.zeros_like(beta), np.zeros_like(mean), var)
-                values = {"kernel": kernel, "bias": bias, "gamma": part_bn[0], "beta": part_bn[1],
-                          "moving_mean": part_bn[2], "moving_variance": part_bn[3]}
-                for var_ in (part.kernel, getattr(part, "bias", None), part.gamma, part.beta, part.moving_mean, part.moving_variance):
-                    if var_ is not None:
-                        var_.assign(values[var_.name.split("/")[-1].split(":")[0]].astype(np.float32))
-        elif isinstance(layer, _EC2TMixin):
-            target.kernel.assign(layer.effective_kernel().numpy())
-            if layer.use_bias:
-                target.bias.assign(layer.bias.numpy())
-        elif layer.weights and layer.name not in folded_bns:
-            target.set_weights(layer.get_weights())
+    def fill(layer: Any, target: keras.layers.Layer) -> bool:
+        if layer.name in folded_bns:
+            return True  # folded into the conv before it
+        if not isinstance(target, Int4TernaryConv):
+            return False
+        t = layer.ternary_kernel().numpy()
+        gamma, beta, mean, var = _bn_arrays(folds[layer.name], t.shape[-1])
+        bias = layer.bias.numpy() if layer.use_bias else None
+        kernels = [np.where(t > 0, t, 0), np.where(t < 0, t, 0)] if target.split else [t]
+        for i, (part, kernel) in enumerate(zip(target.parts, kernels)):
+            part_bn = (gamma, beta, mean, var) if i == 0 else (gamma, np.zeros_like(beta), np.zeros_like(mean), var)
+            values = {"kernel": kernel, "bias": bias, "gamma": part_bn[0], "beta": part_bn[1],
+                      "moving_mean": part_bn[2], "moving_variance": part_bn[3]}
+            for var_ in (part.kernel, getattr(part, "bias", None), part.gamma, part.beta, part.moving_mean, part.moving_variance):
+                if var_ is not None:
+                    var_.assign(values[var_.name.split("/")[-1].split(":")[0]].astype(np.float32))
+        return True
+
+    new = rebuild_ternary(model, replace, fill)
     _calibrate(model, new, np.asarray(calibration, np.float32))
     return new
 
