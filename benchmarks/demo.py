@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from _report_io import emit_report  # benchmarks/_report_io.py
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -27,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     from tfqnn import data as tfdata
     from tfqnn.config import load_config
     from tfqnn.evaluation import evaluate_model
-    from tfqnn.fileio import write_bytes_atomic, write_text_atomic
+    from tfqnn.fileio import write_bytes_atomic
     from tfqnn.metrics import count_macs, count_params
     from tfqnn.training.trainer import train
 
@@ -74,10 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     lines.append("")
     for target, path, bench, ops in rows:
         lines.append(f"{target} ops: " + ", ".join(f"{k} x{v}" for k, v in ops.items()) + f"  (interpreter flags: {bench.flags})")
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if args.out:
-        write_text_atomic(args.out, report)
+    emit_report(lines, args.out)
     return 0
 
 

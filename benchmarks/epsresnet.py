@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from _report_io import emit_report  # benchmarks/_report_io.py
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from tfqnn.compress import remove_discarded_blocks
     from tfqnn.compress.epsresnet import freeze_gates
     from tfqnn.evaluation import evaluate_model
-    from tfqnn.fileio import write_bytes_atomic, write_text_atomic
+    from tfqnn.fileio import write_bytes_atomic
     from tfqnn.metrics import count_macs, count_params
     from tfqnn.serialization import load_model
 
@@ -87,10 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "note: 'gated full' is exported with frozen gates (0 for the discarded blocks, else 1; spec §h.1): "
         "it still computes every block but no longer gates per image in the batch-1 interpreter.",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        write_text_atomic(args.out, text)
+    emit_report(lines, args.out)
     return 0
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _report_io import emit_report  # benchmarks/_report_io.py
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tfqnn import data as tfdata
     from tfqnn.evaluation import evaluate_model, topk_accuracy
-    from tfqnn.fileio import write_bytes_atomic, write_text_atomic
+    from tfqnn.fileio import write_bytes_atomic
     from tfqnn.metrics import count_macs, count_params, packed_size
     from tfqnn.serialization import load_model
 
@@ -132,9 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, res in results.items():
         lines.append(f"{label} ops: " + ", ".join(f"{k} x{v}" for k, v in res.ops.items()) + f"  (flags: {res.flags})")
     lines.append(f"wall time {time.perf_counter() - t0:.0f} s")
-    report = "\n".join(lines) + "\n"
-    print(report)
-    write_text_atomic(args.out, report)
+    emit_report(lines, args.out)
     return 0
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _report_io import emit_report  # benchmarks/_report_io.py
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -156,12 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.variants:
         lines += all_variants(args.variant_size, args.only)
     lines.append(f"\nwall time {time.perf_counter() - t0:.0f} s")
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if args.out:
-        from tfqnn.fileio import write_text_atomic
-
-        write_text_atomic(args.out, report)
+    emit_report(lines, args.out)
     return 0
 
 

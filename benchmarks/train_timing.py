@@ -25,10 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tfqnn.keras import keras  # noqa: E402
 from tfqnn import data as tfdata  # noqa: E402
 from tfqnn.config import load_config  # noqa: E402
-from tfqnn.fileio import write_text_atomic  # noqa: E402
 from tfqnn.metrics import count_macs, count_params  # noqa: E402
 from tfqnn.registry import build_model  # noqa: E402
 from tfqnn.training import trainer  # noqa: E402
+
+from _report_io import emit_report  # noqa: E402  (benchmarks/_report_io.py)
 
 
 class _StepClock(keras.callbacks.Callback):
@@ -118,10 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     argv_text = " ".join(argv if argv is not None else sys.argv[1:])
     lines = [f"command: python benchmarks/train_timing.py {argv_text}",
              *measure(args.config, args.overrides, args.steps, args.warmup, args.eval_batches)]
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if args.out:
-        write_text_atomic(args.out, report)
+    emit_report(lines, args.out)
     return 0
 
 
