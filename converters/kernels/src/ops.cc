@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
@@ -107,10 +108,15 @@ const Path* choose_path(std::string* err) {
 
 // ------------------------------------------------------------------ persistent worker threads
 // Workers are started on first use and live until process exit; a call hands parts 1..n-1 to
-// them and runs part 0 itself. Calls from several interpreters are serialised.
+// them and runs part 0 itself. Calls from several interpreters are serialised. Between layers
+// the gap is a few microseconds, far below a condition-variable wake-up (~20 us measured): a
+// worker spins on the generation counter for kSpin polls after each task before it sleeps, and
+// the caller spins for the parts to finish, so back-to-back layers hand work over without a
+// syscall (the usual spin-then-block scheme of thread pools such as pthreadpool).
 class Pool {
  public:
   static constexpr int kMaxParts = 8;
+  static constexpr int kSpin = 20000;  // ~0.2 ms of PAUSE polling (~9 ns each measured here), then block
 
   void run(void (*task)(void*, int, int), void* ctx, int parts) {
     if (parts > kMaxParts) parts = kMaxParts;
@@ -124,40 +130,53 @@ class Pool {
       task_ = task;
       ctx_ = ctx;
       parts_ = parts;
-      pending_ = parts - 1;
-      ++generation_;
+      pending_.store(parts - 1, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     task(ctx, 0, parts);
-    std::unique_lock<std::mutex> lock(m_);
-    done_.wait(lock, [this] { return pending_ == 0; });
+    for (int i = 0; i < kSpin && pending_.load(std::memory_order_acquire) != 0; ++i) pause();
+    if (pending_.load(std::memory_order_acquire) != 0) {
+      std::unique_lock<std::mutex> lock(m_);
+      done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
   }
 
   ~Pool() {
     {
       std::lock_guard<std::mutex> lock(m_);
       stop_ = true;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
   }
 
  private:
+  static void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+
   void loop(int id) {
     uint64_t seen = 0;
-    std::unique_lock<std::mutex> lock(m_);
     for (;;) {
-      cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      for (int i = 0; i < kSpin && generation_.load(std::memory_order_acquire) == seen; ++i) pause();
+      std::unique_lock<std::mutex> lock(m_);
+      cv_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_acquire) != seen; });
       if (stop_) return;
-      seen = generation_;
+      seen = generation_.load(std::memory_order_acquire);
       if (id >= parts_) continue;
       auto* task = task_;
       void* ctx = ctx_;
       const int parts = parts_;
       lock.unlock();
       task(ctx, id, parts);
-      lock.lock();
-      if (--pending_ == 0) done_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> done_lock(m_);
+        done_.notify_one();
+      }
     }
   }
 
@@ -166,8 +185,9 @@ class Pool {
   std::vector<std::thread> workers_;
   void (*task_)(void*, int, int) = nullptr;
   void* ctx_ = nullptr;
-  int parts_ = 0, pending_ = 0;
-  uint64_t generation_ = 0;
+  int parts_ = 0;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};
   bool stop_ = false;
 };
 
