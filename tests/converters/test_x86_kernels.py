@@ -67,6 +67,8 @@ GRID = {
     # AMX tiling: 37 = 13+13+11 pixel runs (odd count per image), 3 channel chunks, 3 channel blocks
     "amx_runs_chunks_blocks": mg.BconvCase(h=3, w=37, cin=130, cout=48),
     "amx_runs_s1x2_bitpacked": mg.BconvCase(h=4, w=40, cin=70, cout=33, stride=(1, 2), out="bitpacked"),
+    # AMX loop order: input larger than the weights -> pixel runs outer (the others: weights outer)
+    "amx_input_outer_1x1": mg.BconvCase(h=20, w=20, cin=64, cout=20, kh=1, kw=1, n=2),
     "amx_runs_pad0_int8_dil2": mg.BconvCase(h=5, w=34, cin=64, cout=20, pad_values=0, dilation=(2, 2), out="int8"),
 }
 
@@ -144,10 +146,11 @@ def test_bconv_zero_padding_odd_channels_is_exact(cin, path):
     np.testing.assert_array_equal(ours, _numpy_bconv_zero_pad(case, fb, x))
 
 
-def test_bconv_two_threads_bit_exact():
-    case = mg.BconvCase(h=24, w=23, cin=256, cout=70, pad_values=0)  # > 2**25 MACs: threaded
+@pytest.mark.parametrize("out", ["float", "bitpacked"])
+def test_bconv_two_threads_bit_exact(path, out):
+    pad_values = 0 if out == "float" else 1
+    case = mg.BconvCase(h=24, w=23, cin=256, cout=70, pad_values=pad_values, out=out)  # > 2**25 MACs: threaded
     fb, x = mg.bconv_model(case)
-    path = supported_paths()[-1]
     assert_bit_exact(run_ours(fb, [x], path, threads=2), run_lce_reference(fb, [x]))
 
 
