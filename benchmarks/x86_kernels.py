@@ -15,7 +15,9 @@ on XNNPACK:
 Latency: batch 1, median of ``--runs`` after warm-up, 1 and 2 threads. Binary MACs are counted
 from the flatbuffer's ``LceBconv2d`` ops (N·OH·OW·Cout·KH·KW·Cin/groups); G binary-MACs/s use the
 whole-model latency. The POPCNT ceiling is one 512-bit VPOPCNTQ per cycle and core
-(512 binary MACs/cycle) at the clock ``/proc/cpuinfo`` reports. Run it alone (``flock``): it
+(512 binary MACs/cycle) at the clock ``/proc/cpuinfo`` reports; the AMX-INT8 ceiling (the ``amx``
+path computes binary MACs as +-1 int8 MACs) is measured in the run: back-to-back TDPBSSD on random
++-1 tiles held in tile registers (``converters.kernels.amx_peak_gmacs``). Run it alone (``flock``): it
 uses both cores.
 
 ``python benchmarks/x86_kernels.py --out benchmarks/results/x86_kernels.txt``
@@ -182,8 +184,9 @@ def agreement(fb: bytes) -> float:
     return float(np.max(np.abs(a - b)))
 
 
-def paths_on(fb: bytes, runs: int) -> list[str]:
-    """1-thread latency of ``fb`` on every kernel path this CPU has (TFQNN_KERNELS forces each)."""
+def paths_on(fb: bytes, runs: int, threads: tuple[int, ...] = (1,), macs: int = 0) -> list[str]:
+    """Latency of ``fb`` on every kernel path this CPU has (TFQNN_KERNELS forces each, for every layer);
+    with ``macs``, also G binary MACs/s."""
     import os
 
     from converters.benchmark import time_model
@@ -191,20 +194,38 @@ def paths_on(fb: bytes, runs: int) -> list[str]:
     from converters.runtime import FlatbufferModel
 
     old = os.environ.get("TFQNN_KERNELS")
-    cells = []
+    lines = []
     try:
-        for path in reversed(cpu_paths()):
-            os.environ["TFQNN_KERNELS"] = path
-            n = runs if path != "scalar" else 3
-            ms = time_model(FlatbufferModel(fb, runtime="tfqnn"), runs=n, warmup=1, progress=False).median_ms
-            log(f"  path {path}: {ms:.3f} ms")
-            cells.append(f"{path} {ms:.3f} ms")
+        for t in threads:
+            cells = []
+            for path in reversed(cpu_paths()):
+                if path == "scalar" and (t > 1 or macs):
+                    continue
+                os.environ["TFQNN_KERNELS"] = path
+                n = runs if path != "scalar" else 3
+                ms = time_model(FlatbufferModel(fb, runtime="tfqnn", num_threads=t), runs=n, warmup=1,
+                                progress=False).median_ms
+                log(f"  path {path}, {t} thread(s): {ms:.3f} ms")
+                rate = f" ({macs / (ms * 1e-3) / 1e9:.0f} G/s)" if macs else ""
+                cells.append(f"{path} {ms:.3f} ms{rate}")
+            lines.append(f"our kernel paths, {t} thread(s) (TFQNN_KERNELS=...): " + ", ".join(cells))
     finally:
         if old is None:
             os.environ.pop("TFQNN_KERNELS", None)
         else:
             os.environ["TFQNN_KERNELS"] = old
-    return ["our kernel paths, 1 thread (TFQNN_KERNELS=...): " + ", ".join(cells)]
+    return lines
+
+
+def single_layer(runs: int, threads: list[int]) -> list[str]:
+    """One 3x3 256->256 LceBconv2d at 28x28 (bitpacked in and out), the stack's layer, per path."""
+    from converters.kernels import modelgen as mg
+
+    case = mg.BconvCase(h=28, w=28, cin=256, cout=256, out="bitpacked")
+    fb, _ = mg.bconv_model(case)
+    macs = 28 * 28 * 256 * 256 * 9
+    return ["### 0. one LceBconv2d, 3x3 256->256 at 28x28, bitpacked in/out (the stack's layer)",
+            *paths_on(fb, 4 * runs, tuple(threads), macs), ""]
 
 
 LABELS = {"a": "(a) ours (tfqnn kernels)", "b": "(b) LCE use_indirect_bgemm", "c": "(c) float TFLite XNNPACK",
@@ -212,7 +233,7 @@ LABELS = {"a": "(a) ours (tfqnn kernels)", "b": "(b) LCE use_indirect_bgemm", "c
 
 
 def report(name: str, note: str, sets: dict[str, bytes], times: dict, threads: list[int], ghz: float,
-           path: str, diff: float) -> list[str]:
+           path: str, diff: float, amx_peak: float = 0.0, int8_line: bool = False) -> list[str]:
     bmacs = bconv_macs(sets["lce"])
     lines = [f"### {name}", note,
              f"binary MACs (LceBconv2d): {bmacs / 1e9:.3f} G; max |ours - LCE| on one random input: {diff:.3g}", "",
@@ -230,9 +251,16 @@ def report(name: str, note: str, sets: dict[str, bytes], times: dict, threads: l
     ceiling = 512 * ghz  # G binary MACs/s per core
     for t in threads:
         rate = bmacs / (times[("a", t)] * 1e-3) / 1e9
+        amx = (f", {rate / (amx_peak * t):.1%} of the measured AMX-INT8 ceiling ({amx_peak * t:.0f} G/s = {t} x "
+               f"{amx_peak:.0f})") if path == "amx" and amx_peak > 0 else ""
         lines.append(f"ours, {t} thread(s): {rate:.0f} G binary-MACs/s over the whole model = "
                      f"{rate / (ceiling * t):.1%} of the POPCNT ceiling ({ceiling * t:.0f} G/s = {t} core(s) x 512 x "
-                     f"{ghz:.2f} GHz), kernel path {path}")
+                     f"{ghz:.2f} GHz){amx}, kernel path {path}")
+    if int8_line and amx_peak > 0 and ("d", threads[0]) in times:
+        int8_rate = bmacs / (times[("d", threads[0])] * 1e-3) / 1e9
+        lines.append(f"int8 TFLite, {threads[0]} thread(s): {int8_rate:.0f} G int8-MACs/s; 3x its speed would need "
+                     f"{3 * int8_rate:.0f} G MACs/s = {3 * int8_rate / (amx_peak * threads[0]):.0%} of the measured "
+                     f"{threads[0]}-core AMX-INT8 ceiling")
     return lines + [""]
 
 
@@ -254,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"error: {st.reason}")
         return 2
     ghz = clock_ghz()
+    from converters.kernels import amx_peak_gmacs
+
+    amx_peak = amx_peak_gmacs(0.5)
     sections = []
     rng = np.random.default_rng(0)
 
@@ -266,10 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     times = time_all(sets, threads, args.runs)
     sections.append(report("1. binary stack: 6 x (3x3 conv 256->256 + BN) at 28x28, batch 1",
                            "LCE chain with bitpacked outputs between layers; (c)/(d) are the float twin and its int8 PTQ",
-                           sets, times, threads, ghz, st.path, agreement(sets["lce"])))
+                           sets, times, threads, ghz, st.path, agreement(sets["lce"]), amx_peak, int8_line=True))
     stack_times = times
-    path_lines = paths_on(sets["lce"], args.runs)
-    sections[-1][-1:-1] = path_lines
+    sections[-1][-1:-1] = paths_on(sets["lce"], args.runs)
+    sections.insert(0, single_layer(args.runs, threads))
 
     log(f"Bi-Real-Net-18 style ({args.bireal_size}x{args.bireal_size}): building and converting ...")
     calib = rng.uniform(-2, 2, (8, args.bireal_size, args.bireal_size, 3)).astype(np.float32)
@@ -281,25 +312,37 @@ def main(argv: list[str] | None = None) -> int:
     sections.append(report(f"2. Bi-Real-Net-18-style binary ResNet, {args.bireal_size}x{args.bireal_size}, 1000 classes, "
                            "batch 1", "16 binary 3x3 convs (BN + float shortcut each), float stem / 1x1 downsample / FC; "
                            "(c) is the same graph with float convs (+ReLU), (d) its int8 PTQ (random calibration)",
-                           sets, times, threads, ghz, st.path, agreement(sets["lce"])))
+                           sets, times, threads, ghz, st.path, agreement(sets["lce"]), amx_peak))
 
     log("ERN w1a2 ...")
     sets, note = ern_set(args.ern_dir)
     times_ern = time_all(sets, threads, args.runs)
     sections.append(report("3. w1a2 ERN (ERNs18, CIFAR 32x32), batch 1", note + "; every w1a2 conv = 2 LceBconv2d "
                            "(bit planes); (c) = same architecture without quantizers, (d) = its int8 PTQ",
-                           sets, times_ern, threads, ghz, st.path, agreement(sets["lce"])))
+                           sets, times_ern, threads, ghz, st.path, agreement(sets["lce"]), amx_peak))
+    sections[-1][-1:-1] = paths_on(sets["lce"], args.runs)
 
+    def best(times: dict, key: str) -> tuple[float, int]:
+        return min((times[(key, t)], t) for t in threads)
+
+    (ours_best, ours_t), (lce_best, lce_t) = best(stack_times, "a"), best(stack_times, "b")
+    (int8_best, int8_t) = best(stack_times, "d")
     targets = [
         f"binary stack: ours vs LCE best x86 path (1 thread) {stack_times[('b', 1)] / stack_times[('a', 1)]:.1f}x "
         "(target >= 15x)",
+        f"binary stack: ours ({ours_t} thr, {ours_best:.3f} ms) vs LCE's best ({lce_t} thr, {lce_best:.3f} ms) "
+        f"{lce_best / ours_best:.1f}x (target >= 15x)",
         f"binary stack: ours vs int8 TFLite (1 thread) {stack_times[('d', 1)] / stack_times[('a', 1)]:.2f}x (target >= 3x)",
+        f"binary stack: ours ({ours_t} thr) vs int8 TFLite's best ({int8_t} thr) {int8_best / ours_best:.2f}x "
+        "(target >= 3x)",
         f"w1a2 ERN: ours {times_ern[('a', 1)]:.3f} ms vs int8 TFLite {times_ern[('d', 1)]:.3f} ms (1 thread): "
         f"{'faster' if times_ern[('a', 1)] < times_ern[('d', 1)] else 'NOT faster'} "
         f"({times_ern[('d', 1)] / times_ern[('a', 1)]:.2f}x)",
     ]
     cmd = "python benchmarks/x86_kernels.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = "\n".join([f"command: {cmd}", f"kernel path: {st.path}; CPU clock from /proc/cpuinfo {ghz:.2f} GHz; "
+    amx_note = (f"; measured AMX-INT8 ceiling {amx_peak:.0f} G MACs/s per core (TDPBSSD, random +-1 tiles in "
+                "registers); auto path: amx for feature maps >= 8 wide, avx512 below") if amx_peak > 0 else ""
+    text = "\n".join([f"command: {cmd}", f"kernel path: {st.path}; CPU clock from /proc/cpuinfo {ghz:.2f} GHz{amx_note}; "
                       "x86 numbers, they say nothing about ARM", "", *[ln for s in sections for ln in s],
                       "targets:", *[f"- {t}" for t in targets], f"wall time {time.time() - start:.0f} s"]) + "\n"
     print(text)

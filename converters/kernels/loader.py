@@ -67,6 +67,8 @@ def _load(path: str) -> ctypes.CDLL:
     lib.TfqnnLastError.restype = ctypes.c_char_p
     lib.TfqnnKernelPath.restype = ctypes.c_char_p
     lib.TfqnnCpuPaths.restype = ctypes.c_int
+    lib.TfqnnAmxPeakGmacs.restype = ctypes.c_double
+    lib.TfqnnAmxPeakGmacs.argtypes = [ctypes.c_double]
     return lib
 
 
@@ -84,6 +86,11 @@ def cpu_paths() -> list[str]:
     """Kernel paths this CPU can run (``scalar`` always)."""
     bits = library().TfqnnCpuPaths()
     return [name for i, name in enumerate(PATHS) if bits & (1 << i)]
+
+
+def amx_peak_gmacs(seconds: float = 0.2) -> float:
+    """Measured one-thread AMX TMUL throughput (G int8 MACs/s, random ±1 tiles); 0.0 without AMX."""
+    return float(library().TfqnnAmxPeakGmacs(seconds))
 
 
 def kernel_path() -> str:

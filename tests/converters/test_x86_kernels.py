@@ -301,3 +301,13 @@ def test_converted_models_use_the_expected_lce_ops(converted):
 def test_converted_models_bit_exact(name, converted, path):
     fb, x, _ = converted[name]
     assert_bit_exact(run_ours(fb, [x], path), run_lce_reference(fb, [x]))
+
+
+def test_amx_peak_is_measured_only_where_amx_runs():
+    from converters.kernels import amx_peak_gmacs
+
+    peak = amx_peak_gmacs(0.02)
+    if "amx" in supported_paths():
+        assert peak > 100.0  # G MACs/s: one 16x16x64 TDPBSSD every few ns
+    else:
+        assert peak == 0.0

@@ -68,5 +68,7 @@ void bconv_scalar(BconvArgs* a);
 void bconv_avx2(BconvArgs* a);
 void bconv_avx512(BconvArgs* a);
 void bconv_amx(BconvArgs* a);
+// G int8 MACs/s of back-to-back TDPBSSD on random +-1 tiles over `seconds` (AMX CPUs only).
+double amx_peak_gmacs(double seconds);
 
 }  // namespace tfqnn

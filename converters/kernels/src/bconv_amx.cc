@@ -16,6 +16,7 @@
 // time (float, bitpacked) or per element (int8). Compiled with -mamx-tile -mamx-int8 and AVX-512BW.
 #include <immintrin.h>
 
+#include <chrono>
 #include <cstring>
 
 #include "bconv.h"
@@ -102,12 +103,12 @@ void unpack_input(BconvArgs* a, int n) {
     }
 }
 
-constexpr int kPrefetch = 8;  // B tiles fetched this many K steps ahead (2..16 measured, 8 best)
+constexpr int kPrefetch = 8;  // B tiles fetched this many K steps ahead (tuned on the stack layer)
 
 // One block = up to 2 pixel runs (A tiles 4, 5) x one 16-channel block (B tile 6 + SET) into the C
 // pair {2*SET, 2*SET+1}. Blocks alternate SET, so a block's TMUL work overlaps the store and
 // epilogue of the previous one (a C tile cannot be re-zeroed before its store retires; with one C
-// set per block the TMUL idled at every store, measured ~40 % slower). The sums stay in the C
+// set per block the TMUL idled at every store). The sums stay in the C
 // tiles; store_block<SET, MA> writes them out.
 // GCC's tile intrinsics paste their tile numbers into the instruction text, so each tile set
 // gets literal numbers here: C tiles 0, 1 (set 0) or 2, 3 (set 1), B tile 6 or 7.
@@ -322,6 +323,51 @@ void bconv_amx(BconvArgs* a) {
       a->parallel_for(&AmxRowTask::run, &task, threads);
     }
   }
+}
+
+// Measured TMUL ceiling: back-to-back TDPBSSD on four independent 16x16 accumulators from random
+// +-1 tiles (the data matters: all-zero tiles ran about twice as fast here), for `seconds`.
+double amx_peak_gmacs(double seconds) {
+  TileConfig cfg;
+  std::memset(&cfg, 0, sizeof cfg);
+  cfg.palette_id = 1;
+  for (int t = 0; t < 8; ++t) {
+    cfg.colsb[t] = 64;
+    cfg.rows[t] = 16;
+  }
+  alignas(64) int8_t tiles[4][1024];
+  uint32_t state = 12345;
+  for (auto& tile : tiles)
+    for (int8_t& v : tile) {
+      state = state * 1664525u + 1013904223u;
+      v = (state >> 31) ? 1 : -1;
+    }
+  _tile_loadconfig(&cfg);
+  _tile_loadd(4, tiles[0], 64);
+  _tile_loadd(5, tiles[1], 64);
+  _tile_loadd(6, tiles[2], 64);
+  _tile_loadd(7, tiles[3], 64);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  const auto start = std::chrono::steady_clock::now();
+  int64_t ops = 0;
+  double elapsed = 0.0;
+  do {
+    for (int i = 0; i < 4096; ++i) {
+      _tile_dpbssd(0, 4, 6);
+      _tile_dpbssd(1, 5, 6);
+      _tile_dpbssd(2, 4, 7);
+      _tile_dpbssd(3, 5, 7);
+    }
+    alignas(64) int32_t sink[256];
+    _tile_stored(0, sink, 64);  // waits for the queued work
+    ops += 4 * 4096;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  } while (elapsed < seconds);
+  _tile_release();
+  return double(ops) * 16 * 16 * 64 / elapsed / 1e9;
 }
 
 }  // namespace tfqnn

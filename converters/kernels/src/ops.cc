@@ -838,6 +838,11 @@ __attribute__((visibility("default"))) const char* TfqnnKernelPath() {
   return tfqnn::g_path != nullptr ? tfqnn::g_path->name : "";
 }
 
+// Measured AMX TMUL ceiling in G MACs/s on one thread (random +-1 tiles), 0 without AMX.
+__attribute__((visibility("default"))) double TfqnnAmxPeakGmacs(double seconds) {
+  return tfqnn::cpu_has_amx() ? tfqnn::amx_peak_gmacs(seconds > 0 && seconds < 10 ? seconds : 0.2) : 0.0;
+}
+
 // Which paths this CPU supports: bit 0 scalar, bit 1 avx2, bit 2 avx512, bit 3 amx.
 __attribute__((visibility("default"))) int TfqnnCpuPaths() {
   return 1 | (tfqnn::cpu_has_avx2() ? 2 : 0) | (tfqnn::cpu_has_avx512() ? 4 : 0) |
