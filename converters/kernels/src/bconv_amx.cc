@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "bconv.h"
+#include "rows.h"
 #include "transform.h"
 
 namespace tfqnn {
@@ -282,16 +283,6 @@ void run_rows_amx(BconvArgs* a, int n, int row_begin, int row_end) {
   _tile_release();
 }
 
-struct AmxRowTask {
-  BconvArgs* a;
-  int n;
-  static void run(void* ctx, int part, int parts) {
-    auto* t = static_cast<AmxRowTask*>(ctx);
-    const int h = t->a->g.out_h;
-    run_rows_amx(t->a, t->n, int(int64_t(h) * part / parts), int(int64_t(h) * (part + 1) / parts));
-  }
-};
-
 }  // namespace
 
 void bconv_amx(BconvArgs* a) {
@@ -301,7 +292,6 @@ void bconv_amx(BconvArgs* a) {
     a->filter_ready = 1;
   }
   if (g.out_type == kOutBitpacked) {
-    std::memset(a->output, 0, sizeof(int32_t) * int64_t(g.batch) * g.out_h * g.out_w * g.out_words);
     // bit = (K - D) > 2*t  <=>  D < K - 2*t; D lies in [-K, K], so clamping keeps every decision.
     for (int c = 0; c < g.cout; ++c) {
       int64_t t = int64_t(g.k) - 2 * int64_t(a->thresholds[c]);
@@ -310,23 +300,11 @@ void bconv_amx(BconvArgs* a) {
       a->amx_thr[c] = int32_t(t);
     }
   }
-  int threads = a->threads < 1 ? 1 : a->threads;
-  if (threads > g.out_h) threads = g.out_h;
-  const int64_t macs = int64_t(g.out_h) * g.out_w * g.cout * g.k;
-  if (macs < (int64_t(1) << 24) || a->parallel_for == nullptr) threads = 1;
-  for (int n = 0; n < g.batch; ++n) {
-    unpack_input(a, n);
-    AmxRowTask task{a, n};
-    if (threads == 1) {
-      AmxRowTask::run(&task, 0, 1);
-    } else {
-      a->parallel_for(&AmxRowTask::run, &task, threads);
-    }
-  }
+  run_by_rows<unpack_input, run_rows_amx>(a);
 }
 
 // Measured TMUL ceiling: back-to-back TDPBSSD on four independent 16x16 accumulators from random
-// +-1 tiles (the data matters: all-zero tiles ran about twice as fast here), for `seconds`.
+// +-1 tiles held in tile registers (operands like real ones; no loads), for `seconds`.
 double amx_peak_gmacs(double seconds) {
   TileConfig cfg;
   std::memset(&cfg, 0, sizeof cfg);

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "bconv.h"
+#include "rows.h"
 #include "transform.h"
 
 namespace tfqnn {
@@ -115,41 +116,12 @@ void run_rows(BconvArgs* a, int n, int row_begin, int row_end) {
 }
 
 template <class Micro>
-struct RowTask {
-  BconvArgs* a;
-  int n;
-  // Rows split evenly; bitpacked output words are per pixel, so parts never share a word.
-  static void run(void* ctx, int part, int parts) {
-    auto* t = static_cast<RowTask*>(ctx);
-    const int h = t->a->g.out_h;
-    run_rows<Micro>(t->a, t->n, int(int64_t(h) * part / parts), int(int64_t(h) * (part + 1) / parts));
-  }
-};
-
-template <class Micro>
 void run_blocked(BconvArgs* a) {
-  const BconvGeom& g = a->g;
   if (!a->filter_ready) {
     pack_filter(a);
     a->filter_ready = 1;
   }
-  if (g.out_type == kOutBitpacked) {
-    std::memset(a->output, 0, sizeof(int32_t) * int64_t(g.batch) * g.out_h * g.out_w * g.out_words);
-  }
-  int threads = a->threads < 1 ? 1 : a->threads;
-  if (threads > g.out_h) threads = g.out_h;
-  // Handing work to another thread costs microseconds: only split layers with enough work.
-  const int64_t macs = int64_t(g.out_h) * g.out_w * g.cout * g.k;
-  if (macs < (int64_t(1) << 24) || a->parallel_for == nullptr) threads = 1;
-  for (int n = 0; n < g.batch; ++n) {
-    pad_input(a, n);
-    RowTask<Micro> task{a, n};
-    if (threads == 1) {
-      RowTask<Micro>::run(&task, 0, 1);
-    } else {
-      a->parallel_for(&RowTask<Micro>::run, &task, threads);
-    }
-  }
+  run_by_rows<pad_input, run_rows<Micro>>(a);
 }
 
 }  // namespace
