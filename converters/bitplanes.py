@@ -120,9 +120,16 @@ class BitplaneConv2D(keras.layers.Layer):
             levels = tf.pad(levels, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]])
         out = None
         for j in reversed(range(self.bits)):
-            # bit j of floor(z) set ⇔ (z mod 2^(j+1)) ≥ 2^j (exact in float32); the plane's sign carries it
-            plane = levels if j == self.bits - 1 else tf.math.floormod(levels, float(2 ** (j + 1)))
-            term = self.bconv(plane - float(2**j)) * (self.multiplier * float(2**j))
+            # bit j of floor(z) set ⇔ (z mod 2^(j+1)) ≥ 2^j ⇔ frac(z·2^-(j+1)) ≥ ½; the plane's sign carries it.
+            # frac(h) − ½ = (h − floor(h)) − ½ is exact in float32 (h = z·2^-(j+1) exact, Sterbenz for h − floor(h))
+            # and zero exactly where z mod 2^(j+1) = 2^j, so the ±1 planes equal those of the mod form; it runs as
+            # MUL/FLOOR/SUB in XNNPACK, while TFLite's FLOOR_MOD is an unvectorised fmodf kernel outside it.
+            if j == self.bits - 1:
+                signed = levels - float(2**j)
+            else:
+                h = levels * (1.0 / 2 ** (j + 1))
+                signed = (h - tf.floor(h)) - 0.5
+            term = self.bconv(signed) * (self.multiplier * float(2**j))
             # per-plane multiply (and the offset on the top plane) directly after each binary conv, so LCE
             # fuses them into the LceBconv2d's post-multiplier / post-bias; then one ADD per extra plane
             out = term + self.offset if out is None else out + term
