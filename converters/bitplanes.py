@@ -62,6 +62,21 @@ def input_levels(quantizer: Any, x: tf.Tensor) -> tf.Tensor:
     return quantizer.levels(x)
 
 
+def signed_plane(levels: tf.Tensor, j: int, bits: int) -> tf.Tensor:
+    """A tensor whose sign (0 counting as +) is bit ``j`` of ``floor(levels)`` as ±1 (``0 ≤ levels < 2^bits``).
+
+    Bit j of floor(z) is set ⇔ (z mod 2^(j+1)) ≥ 2^j ⇔ frac(z·2^-(j+1)) ≥ ½, so plane j is fed
+    ``frac(h) − ½ = (h − floor(h)) − ½`` with ``h = z·2^-(j+1)``: exact in float32 (a power-of-two scale, and
+    Sterbenz for ``h − floor(h)``) and zero exactly where the mod form ``z mod 2^(j+1) − 2^j`` is, so the ±1
+    planes are the same. It converts to MUL/FLOOR/SUB, which XNNPACK runs; TFLite's FLOOR_MOD is a scalar
+    ``fmodf`` kernel outside it (the ERN ran 2.7× slower with it). The top plane is simply ``z − 2^(bits−1)``.
+    """
+    if j == bits - 1:
+        return levels - float(2**j)
+    h = levels * (1.0 / 2 ** (j + 1))
+    return (h - tf.floor(h)) - 0.5
+
+
 def binary_kernel(layer: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """``(S, s)``: ±1 kernel (HWIO) and per-output-channel magnitude if ``layer``'s quantized kernel is binary."""
     q = getattr(layer, "kernel_quantizer", None)
@@ -120,15 +135,7 @@ class BitplaneConv2D(keras.layers.Layer):
             levels = tf.pad(levels, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]])
         out = None
         for j in reversed(range(self.bits)):
-            # bit j of floor(z) set ⇔ (z mod 2^(j+1)) ≥ 2^j ⇔ frac(z·2^-(j+1)) ≥ ½; the plane's sign carries it.
-            # frac(h) − ½ = (h − floor(h)) − ½ is exact in float32 (h = z·2^-(j+1) exact, Sterbenz for h − floor(h))
-            # and zero exactly where z mod 2^(j+1) = 2^j, so the ±1 planes equal those of the mod form; it runs as
-            # MUL/FLOOR/SUB in XNNPACK, while TFLite's FLOOR_MOD is an unvectorised fmodf kernel outside it.
-            if j == self.bits - 1:
-                signed = levels - float(2**j)
-            else:
-                h = levels * (1.0 / 2 ** (j + 1))
-                signed = (h - tf.floor(h)) - 0.5
+            signed = signed_plane(levels, j, self.bits)
             term = self.bconv(signed) * (self.multiplier * float(2**j))
             # per-plane multiply (and the offset on the top plane) directly after each binary conv, so LCE
             # fuses them into the LceBconv2d's post-multiplier / post-bias; then one ADD per extra plane

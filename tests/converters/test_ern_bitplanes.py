@@ -89,6 +89,7 @@ def test_ern_is_fully_binary_in_lce():
     hist = op_histogram(fb)
     assert hist["LceBconv2d"] == 2 * len(convs)
     assert not any(op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") for op in op_list(fb)), hist
+    assert "FLOOR_MOD" not in hist  # the low planes are built from ops XNNPACK runs (signed_plane)
     out = FlatbufferModel(fb).predict(x)
     np.testing.assert_allclose(out, ref, atol=1e-4, rtol=1e-4)
     assert np.array_equal(out.argmax(1), ref.argmax(1))
@@ -108,3 +109,23 @@ def test_batchnorm_is_folded_even_when_shared_with_another_model():
     assert report.folded == ["bn"]
     x = np.random.default_rng(2).uniform(0, 1, (3, 6, 6, 8)).astype(np.float32)
     np.testing.assert_allclose(rewritten(x).numpy(), model(x).numpy(), atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bits", [2, 3])
+def test_signed_planes_equal_the_bits_of_floor_levels_at_every_boundary(bits):
+    """sign(signed_plane) (0 → +1) = bit j of floor(z) as ±1, checked against integer arithmetic on a grid
+    of eighths and the float32 neighbours of every integer and half-integer in [0, 2^bits)."""
+    import tensorflow as tf
+
+    from converters.bitplanes import signed_plane
+
+    top = 2**bits
+    grid = np.arange(0, 8 * top, dtype=np.float32) / 8
+    marks = np.arange(0, 2 * top, dtype=np.float32) / 2
+    z = np.unique(np.concatenate([grid, marks, np.nextafter(marks, np.float32(-1)), np.nextafter(marks, np.float32(top))]))
+    z = z[(z >= 0) & (z < top)].astype(np.float32)
+    levels = np.floor(z).astype(np.int64)
+    for j in range(bits):
+        got = signed_plane(tf.constant(z), j, bits).numpy()
+        want = np.where((levels >> j) & 1 == 1, 1.0, -1.0)
+        np.testing.assert_array_equal(np.where(got >= 0, 1.0, -1.0), want, err_msg=f"plane {j}")
