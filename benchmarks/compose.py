@@ -2,8 +2,9 @@
 
 Writes ``runs/compose/<name>/{model.tflite, float.tflite, meta.json}`` for
 
-* ``ern_gated``          ERN (w1a2, blocks 2-2-1-1) + ε-gates (ε = 1.0), blocks whose gate is 0 on 256
-                         held-out training images removed, LCE flatbuffer (bit-plane pass);
+* ``ern_gated``          ERN (w1a2, blocks 2-2-1-1) + ε-gates (ε = 8, the ε-ResNet recipe's value; at
+                         ε = 1 or 4 no gate closed after this short training), blocks whose gate is 0 on
+                         256 held-out training images removed, LCE flatbuffer (bit-plane pass);
 * ``rexnet_lite_ec2t``   ReXNet-lite 0.5 trained float, then EC2T ternary (``quantization="ternary"``)
                          for one epoch, int8 TFLite with exact ternary kernels ("split" export);
 * ``rexnet_hawq_mixed``  ReXNet 0.5 (depth 0.5) + HAWQ-V3 Hessian/ILP 4/8-bit allocation (half of the
@@ -50,7 +51,7 @@ def _top1(model, x, y) -> float:
 
 
 def ern_gated(d: dict[str, Any], epochs: int) -> dict[str, Any]:
-    eps = float(d.get("ern_epsilon", 1.0))
+    eps = float(d.get("ern_epsilon", 8.0))
     import tfqnn
     from ern import strip_quantizers  # benchmarks/ern.py: the float twin of a w1a2 ERN
     from tfqnn.compress.gated_blocks import add_epsilon_gates, discarded_on, remove_gated_blocks
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train", type=int, default=1500, help="CIFAR-10 training images (first N of the fixed order)")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--test", type=int, default=1000, help="test images for the Keras top-1 in meta.json")
-    p.add_argument("--ern-epsilon", type=float, default=1.0, help="ε of the ERN gates (1.0)")
+    p.add_argument("--ern-epsilon", type=float, default=8.0, help="ε of the ERN gates (8)")
     p.add_argument("--only", nargs="*", choices=sorted(RECIPES), help="recipes to run (default: all)")
     a = p.parse_args(argv)
 
