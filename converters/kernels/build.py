@@ -5,12 +5,18 @@ Each kernel path is its own translation unit with its own ISA flags (specs/x86-k
 ``-mavx512f -mavx512vpopcntdq ...``, ``bconv_amx.cc`` ``-mamx-tile -mamx-int8`` + AVX-512BW; the glue (``ops.cc``, ``flexmap.cc``) is baseline and picks a
 path at run time. ``-ffp-contract=off`` keeps LCE's multiply-then-add output transform exact.
 
+Where it goes (:func:`library_path`): ``converters/kernels/build/`` in a writable source tree
+(editable installs, ``make setup``); otherwise (``pip install .``, a wheel, read-only site-packages) a
+per-user cache, ``$TFQNN_CACHE_DIR/kernels`` or ``$XDG_CACHE_HOME/tfqnn/kernels`` or
+``~/.cache/tfqnn/kernels``, in a subfolder named by a hash of the shipped sources.
+
 ``python -m converters.kernels.build [--asan] [--out DIR]``; exit code 0 on success, 1 when
 no compiler is found or compilation fails (the message says which).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -21,6 +27,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "src"
 BUILD = HERE / "build"
+ROOT = HERE.parents[1]  # the repository in a source tree; site-packages (or --target) when installed
+CACHE_ENV = "TFQNN_CACHE_DIR"  # the tfqnn cache root, shared with tfqnn.data.packed
 LIB_NAME = "libtfqnn_lce.so"
 COMMON = ["-std=c++17", "-fPIC", "-ffp-contract=off", "-fvisibility=hidden", "-Wall", "-Wextra",
           "-Wno-unused-parameter"]
@@ -48,12 +56,47 @@ def compiler() -> str | None:
     return None
 
 
-def sources() -> list[Path]:
-    return sorted(p for p in SRC.iterdir() if p.suffix in {".cc", ".h"})
+def sources(src: Path | None = None) -> list[Path]:
+    """The ``*.cc``/``*.h`` files in ``src`` (default ``src/``); :class:`BuildError` if it is missing."""
+    src = src or SRC
+    if not src.is_dir():
+        raise BuildError(f"kernel sources missing: {src} (the install lacks tfqnn's package data)")
+    return sorted(p for p in src.iterdir() if p.suffix in {".cc", ".h"})
+
+
+def source_key(src: Path | None = None) -> str:
+    """Short SHA-256 of the kernel sources' names and contents (the cache subfolder name)."""
+    digest = hashlib.sha256()
+    for p in sources(src):
+        digest.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    """Per-user kernel cache: ``$TFQNN_CACHE_DIR/kernels``, else ``$XDG_CACHE_HOME/tfqnn/kernels``,
+    else ``~/.cache/tfqnn/kernels`` (``TFQNN_CACHE_DIR=off`` only disables the data cache)."""
+    env = os.environ.get(CACHE_ENV, "").strip()
+    if env and env.lower() not in ("0", "off", "none", "false"):
+        return Path(env).expanduser() / "kernels"
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    base = Path(xdg).expanduser() if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "tfqnn" / "kernels"
+
+
+def in_source_tree() -> bool:
+    """True when this package runs from its repository (a ``pyproject.toml`` beside ``converters/``)
+    and ``build/`` can be written there."""
+    if not (ROOT / "pyproject.toml").is_file():
+        return False
+    target = BUILD if BUILD.exists() else HERE
+    return os.access(target, os.W_OK | os.X_OK)
 
 
 def library_path(asan: bool = False) -> Path:
-    return (BUILD / "asan" if asan else BUILD) / LIB_NAME
+    """``build/[asan/]libtfqnn_lce.so`` in a writable source tree, else the per-user cache
+    (``<cache_dir>/<source_key>/[asan/]libtfqnn_lce.so``)."""
+    base = BUILD if in_source_tree() else cache_dir() / source_key()
+    return (base / "asan" if asan else base) / LIB_NAME
 
 
 def is_stale(lib: Path) -> bool:
@@ -96,7 +139,7 @@ def _run(cmd: list[str], verbose: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m converters.kernels.build", description=__doc__.splitlines()[0])
-    p.add_argument("--asan", action="store_true", help="AddressSanitizer build into build/asan/")
+    p.add_argument("--asan", action="store_true", help="AddressSanitizer build (into .../asan/)")
     p.add_argument("--out", type=Path, help="output library path")
     p.add_argument("-v", "--verbose", action="store_true", help="print the compiler commands")
     args = p.parse_args(argv)

@@ -8,7 +8,8 @@ per process: a two-op in-memory model (LceQuantize → LceDequantize) must run a
 anything fails (no compiler, no library, missing symbol, wrong result) the runtime reports itself
 unavailable with a one-line reason and callers fall back to the LCE interpreter.
 
-``TFQNN_KERNELS_LIB`` overrides the library path (used by ``make asan``).
+``TFQNN_KERNELS_LIB`` overrides the library path (used by ``make asan``); otherwise it is
+:func:`converters.kernels.build.library_path` (``build/`` in a source tree, else a per-user cache).
 """
 from __future__ import annotations
 
@@ -48,10 +49,14 @@ def _library_file() -> Path:
     override = os.environ.get("TFQNN_KERNELS_LIB")
     if override:
         return Path(override)
-    lib = kbuild.library_path()
-    if kbuild.is_stale(lib):  # pip-install-only setups: build lazily, one process at a time
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        with open(lib.parent / ".lock", "w") as lock:
+    lib = kbuild.library_path()  # build/ in a writable source tree, else the per-user cache
+    if kbuild.is_stale(lib):  # build lazily, one process at a time
+        try:
+            lib.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(lib.parent / ".lock", "w")
+        except OSError as exc:
+            raise kbuild.BuildError(f"cannot write {lib.parent} ({exc.strerror}); set TFQNN_CACHE_DIR") from None
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if kbuild.is_stale(lib):
                 kbuild.build(lib)
