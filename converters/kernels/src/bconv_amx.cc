@@ -12,8 +12,9 @@
 // +1 border); an A tile is read straight from it with a row stride of stride_w pixels (implicit
 // GEMM, no im2col). Blocking: 2 A tiles (two pixel runs) x 1 B tile (16 output channels) -> 2 C
 // tiles; consecutive blocks alternate between two C pairs so the TMUL never waits for a store, and
-// the epilogue of one block runs while the next computes. Epilogue: acc2 = K - D is LCE's doubled accumulator (transform.h), applied 16 lanes at a
-// time (float, bitpacked) or per element (int8). Compiled with -mamx-tile -mamx-int8 and AVX-512BW.
+// the epilogue of one block runs while the next computes. Epilogue: acc2 = K - D is LCE's doubled
+// accumulator (transform.h), applied 16 lanes at a time (float, bitpacked) or per element (int8).
+// Compiled with -mamx-tile -mamx-int8 and AVX-512BW.
 #include <immintrin.h>
 
 #include <chrono>
@@ -109,8 +110,8 @@ constexpr int kPrefetch = 8;  // B tiles fetched this many K steps ahead (tuned 
 // One block = up to 2 pixel runs (A tiles 4, 5) x one 16-channel block (B tile 6 + SET) into the C
 // pair {2*SET, 2*SET+1}. Blocks alternate SET, so a block's TMUL work overlaps the store and
 // epilogue of the previous one (a C tile cannot be re-zeroed before its store retires; with one C
-// set per block the TMUL idled at every store). The sums stay in the C
-// tiles; store_block<SET, MA> writes them out.
+// set per block the TMUL idled at every store). The sums stay in the C tiles; store_block<SET, MA>
+// writes them out.
 // GCC's tile intrinsics paste their tile numbers into the instruction text, so each tile set
 // gets literal numbers here: C tiles 0, 1 (set 0) or 2, 3 (set 1), B tile 6 or 7.
 #define TFQNN_SET(SET, STMT0, STMT1) \
